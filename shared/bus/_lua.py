@@ -1,0 +1,81 @@
+"""Lua scripts of the Redis backend; each runs atomically on the server."""
+
+from __future__ import annotations
+
+PUBLISH = """
+-- KEYS[1] seq counter, KEYS[2] leader lock, then per event: KEYS[2+2i-1] history stream, KEYS[2+2i] latest
+-- ARGV[1] fence holder ('' = no fence), ARGV[2] event count,
+-- then per event 5 values: envelope head, envelope tail, channel, history max length, ttl seconds (0 = none)
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this process no longer holds leadership')
+end
+local ids = {}
+for i = 1, tonumber(ARGV[2]) do
+  local stream, latest = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local a = 2 + 5 * (i - 1)
+  local seq = redis.call('INCR', KEYS[1])
+  local prev = 0
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #last > 0 then prev = tonumber(string.match(last[1][1], '^(%d+)')) end
+  if prev >= seq then
+    seq = prev + 1
+    redis.call('SET', KEYS[1], seq)
+  end
+  local payload = ARGV[a + 1] .. seq .. ARGV[a + 2]
+  redis.call('XADD', stream, 'MAXLEN', ARGV[a + 4], seq .. '-0', 'e', payload, 'p', prev)
+  redis.call('SET', latest, payload)
+  if ARGV[a + 5] ~= '0' then
+    redis.call('EXPIRE', stream, ARGV[a + 5])
+    redis.call('EXPIRE', latest, ARGV[a + 5])
+  end
+  redis.call('PUBLISH', ARGV[a + 3], payload)
+  ids[i] = seq
+end
+return ids
+"""
+
+HISTORY = """
+-- KEYS[1] seq counter, KEYS[2] history stream; ARGV[1] after id, ARGV[2] count
+-- returns {current seq, entries}; entries are {id, {field, value, ...}}
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+return {current, entries}
+"""
+
+HOLD_LEADERSHIP = """
+-- KEYS[1] leader lock; ARGV[1] holder, ARGV[2] ttl ms. Returns 1 when the holder leads.
+local current = redis.call('GET', KEYS[1])
+if current == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+RELEASE_LEADERSHIP = """
+-- KEYS[1] leader lock; ARGV[1] holder
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+RENEW_LEASE = """
+-- KEYS[1] leases zset; ARGV[1] member, ARGV[2] ttl ms. Scores are expiry times on the server clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return now
+"""
+
+LEASED = """
+-- KEYS[1] leases zset. Purges expired leases and returns the live members.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""

@@ -1,0 +1,141 @@
+"""The bus interface: one contract, two backends (Redis and embedded in-process).
+
+Behaviour every backend guarantees (the contract suite in ``tests/bus`` checks it on both):
+
+* ``publish`` gives each event an id one higher than any id before it on that network, then, as one
+  atomic step, makes it the topic's latest value, appends it to the topic's bounded history and
+  delivers it live to subscribers of the topic's channel.
+* ``history(after=id)`` returns the events that followed ``id`` in the topic, oldest first, and says
+  ``gap=True`` when some of them are no longer held (the window moved past the cursor).
+* Live delivery is at most once. Whenever it may have lost messages (a reconnect, an overflow), the
+  subscriber receives :class:`Resync` and should re-read history after the last id it saw.
+* Leases, leadership and the ingestor status are shared coordination state with TTLs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.events import Event, Publication
+from shared.models import IngestorStatus
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Events read from a topic's history."""
+
+    events: list[Event]
+    """Events after the cursor, oldest first."""
+    gap: bool
+    """True when events between the cursor and the first returned event are no longer held."""
+    has_more: bool
+    """True when more events follow the last one returned."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A live event received on a subscribed channel."""
+
+    channel: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Live delivery may have lost messages on these channels; re-read history to catch up."""
+
+    channels: frozenset[str]
+    reason: str
+
+
+BusMessage = Delivery | Resync
+
+
+class Bus(ABC):
+    """Events: publish with ids, latest value, bounded history, live pub/sub."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections; raise :class:`~shared.errors.BusUnavailable` if the backend is unreachable."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close every connection; idempotent."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Check the backend answers; raise :class:`~shared.errors.BusUnavailable` otherwise."""
+
+    @abstractmethod
+    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+        """Publish in order, atomically per event; with ``fence``, only while ``fence`` holds leadership.
+
+        Raise :class:`~shared.errors.BusError` when fenced out, and
+        :class:`~shared.errors.BusUnavailable` when the backend is unreachable.
+        """
+
+    @abstractmethod
+    async def latest(self, network: str, topic: str) -> Event | None:
+        """The newest event of ``topic``, without waiting; None if there is none."""
+
+    @abstractmethod
+    async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
+        """Up to ``limit`` events of ``topic`` with ids above ``after`` (0: from the oldest held)."""
+
+    @abstractmethod
+    async def last_id(self, network: str) -> int:
+        """The highest event id given out on ``network`` so far (0 if none)."""
+
+    @abstractmethod
+    async def subscribe(self, channel: str) -> None:
+        """Start receiving live events published on ``channel``."""
+
+    @abstractmethod
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving live events of ``channel``."""
+
+    @abstractmethod
+    async def next_message(self) -> BusMessage:
+        """The next live message on any subscribed channel (one consumer per bus)."""
+
+
+class Coordinator(ABC):
+    """Shared coordination state: address leases, ingestor leadership and status."""
+
+    @abstractmethod
+    async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
+        """Create or extend ``holder``'s lease on ``address`` for ``ttl_s`` seconds."""
+
+    @abstractmethod
+    async def release_lease(self, network: str, address: str, holder: str) -> None:
+        """Drop ``holder``'s lease on ``address`` at once."""
+
+    @abstractmethod
+    async def leased_addresses(self, network: str) -> set[str]:
+        """Every address with at least one live lease (expired leases are purged)."""
+
+    @abstractmethod
+    async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew leadership of ``network`` for ``ttl_s``; False if another holder has it."""
+
+    @abstractmethod
+    async def release_leadership(self, network: str, holder: str) -> None:
+        """Give up leadership if ``holder`` has it."""
+
+    @abstractmethod
+    async def leader(self, network: str) -> str | None:
+        """The current leader's holder id, if any."""
+
+    @abstractmethod
+    async def write_status(self, status: IngestorStatus, ttl_s: float) -> None:
+        """Store the ingestor status, expiring after ``ttl_s``."""
+
+    @abstractmethod
+    async def read_status(self, network: str) -> IngestorStatus | None:
+        """The stored ingestor status, or None when absent or expired."""
+
+
+class Backend(Bus, Coordinator, ABC):
+    """A complete backend: events plus coordination over one connection set."""

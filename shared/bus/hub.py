@@ -1,0 +1,178 @@
+"""Local fan-out: one backend subscription per channel per process, shared by every local subscriber.
+
+The first local subscriber of a channel subscribes the backend; the last one to leave unsubscribes it.
+The reader never blocks: each subscriber has a bounded buffer, and when it is full the oldest event is
+dropped, counted, and the subscriber is told to resync from history (so nothing inside the history
+window is lost, and a stalled consumer costs bounded memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+from shared.bus.base import Bus, Delivery, Resync
+from shared.errors import BusError
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber:
+    """One local consumer of a channel."""
+
+    def __init__(self, channel: str, capacity: int) -> None:
+        self.channel = channel
+        self.dropped = 0
+        self._capacity = capacity
+        self._buffer: deque[Event] = deque()
+        self._resync: str | None = None
+        self._closed = False
+        self._ready = asyncio.Event()
+
+    def push(self, event: Event) -> bool:
+        """Buffer ``event``; return False when the oldest buffered event had to be dropped for it."""
+        kept = True
+        if len(self._buffer) >= self._capacity:
+            self._buffer.popleft()
+            self.dropped += 1
+            self._resync = "slow consumer: buffer full"
+            kept = False
+        self._buffer.append(event)
+        self._ready.set()
+        return kept
+
+    def request_resync(self, reason: str) -> None:
+        """Tell the consumer that live delivery may have lost events."""
+        self._resync = reason
+        self._ready.set()
+
+    def close(self) -> None:
+        """Wake the consumer for good; :meth:`get` returns None from now on."""
+        self._closed = True
+        self._ready.set()
+
+    @property
+    def pending(self) -> int:
+        """Events buffered and not yet taken."""
+        return len(self._buffer)
+
+    async def get(self, timeout: float | None) -> Event | Resync | None:
+        """The next event, a :class:`Resync` to act on first, or None on timeout or close."""
+        while True:
+            if self._resync is not None:
+                reason, self._resync = self._resync, None
+                self._buffer.clear()
+                return Resync(channels=frozenset({self.channel}), reason=reason)
+            if self._buffer:
+                return self._buffer.popleft()
+            if self._closed:
+                return None
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+
+
+class Hub:
+    """Shares one backend subscription per channel among local subscribers."""
+
+    def __init__(
+        self, bus: Bus, *, capacity: int = 256, on_drop: Callable[[str], None] | None = None
+    ) -> None:
+        self._bus = bus
+        self._capacity = capacity
+        self._on_drop = on_drop
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start reading the backend."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="hub-reader")
+
+    async def stop(self) -> None:
+        """Stop reading and wake every subscriber."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        for subscribers in self._subscribers.values():
+            for subscriber in subscribers:
+                subscriber.close()
+
+    @property
+    def channels(self) -> list[str]:
+        """Channels with at least one local subscriber."""
+        return [channel for channel, subscribers in self._subscribers.items() if subscribers]
+
+    @property
+    def subscriber_count(self) -> int:
+        """Local subscribers across all channels."""
+        return sum(len(subscribers) for subscribers in self._subscribers.values())
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
+        """Receive live events of ``channel`` while inside the block."""
+        subscriber = Subscriber(channel, self._capacity)
+        async with self._channel_lock(channel):
+            subscribers = self._subscribers.setdefault(channel, set())
+            if not subscribers:
+                await self._bus.subscribe(channel)
+            subscribers.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            subscriber.close()
+            await asyncio.shield(self._leave(channel, subscriber))
+
+    @contextlib.asynccontextmanager
+    async def _channel_lock(self, channel: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(channel) or (asyncio.Lock(), 0)
+        self._locks[channel] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[channel]
+            if users == 1:
+                del self._locks[channel]
+            else:
+                self._locks[channel] = (lock, users - 1)
+
+    async def _leave(self, channel: str, subscriber: Subscriber) -> None:
+        async with self._channel_lock(channel):
+            subscribers = self._subscribers.get(channel, set())
+            subscribers.discard(subscriber)
+            if not subscribers:
+                self._subscribers.pop(channel, None)
+                with contextlib.suppress(BusError):
+                    await self._bus.unsubscribe(channel)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._bus.next_message()
+            except BusError:
+                log.info("hub reader stopped: the bus is closed")
+                return
+            if isinstance(message, Delivery):
+                self._deliver(message)
+            else:
+                self._resync(message)
+
+    def _deliver(self, delivery: Delivery) -> None:
+        for subscriber in self._subscribers.get(delivery.channel, ()):
+            if not subscriber.push(delivery.event) and self._on_drop is not None:
+                self._on_drop(delivery.channel)
+
+    def _resync(self, resync: Resync) -> None:
+        for channel in resync.channels:
+            for subscriber in self._subscribers.get(channel, ()):
+                subscriber.request_resync(resync.reason)

@@ -1,0 +1,200 @@
+"""The embedded backend: the whole bus contract inside one process, no server needed.
+
+Used by ``mempool-ws serve`` without ``--redis-url`` and by fast unit tests. It is a real backend,
+not a mock: ids, latest values, bounded histories with gap detection, live delivery with overflow
+resync, leases, leadership and status behave as the Redis backend does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Resync
+from shared.bus.retention import Retention
+from shared.channels import Names, lease_address, lease_member
+from shared.errors import BusError
+from shared.events import Event, Publication
+from shared.models import IngestorStatus
+
+DEFAULT_QUEUE_SIZE = 10_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    event: Event
+    prev: int
+
+
+@dataclass(slots=True)
+class _Topic:
+    entries: deque[_Entry]
+    latest: Event | None = None
+    expires_at: float | None = None
+
+
+class MemoryBackend(Backend):
+    """In-process implementation of :class:`~shared.bus.base.Backend`."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "mempool",
+        retention: Retention | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._prefix = prefix
+        self._retention = retention or Retention()
+        self._clock = clock
+        self._seq: dict[str, int] = {}
+        self._topics: dict[tuple[str, str], _Topic] = {}
+        self._subscribed: set[str] = set()
+        self._queue: deque[BusMessage] = deque()
+        self._queue_size = queue_size
+        self._overflowed: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._leases: dict[str, dict[str, float]] = {}
+        self._leaders: dict[str, tuple[str, float]] = {}
+        self._status: dict[str, tuple[IngestorStatus, float]] = {}
+        self._closed = False
+
+    def names(self, network: str) -> Names:
+        """Channel and key names for ``network``."""
+        return Names(self._prefix, network)
+
+    async def connect(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise BusError("the embedded bus is closed")
+
+    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+        if (
+            fence is not None
+            and self._current_leader(publications[0].network if publications else "") != fence
+        ):
+            raise BusError("fenced: this process no longer holds leadership")
+        return [self._publish_one(publication) for publication in publications]
+
+    def _publish_one(self, publication: Publication) -> Event:
+        network, topic = publication.network, publication.topic
+        state = self._topic(network, topic, create=True)
+        assert state is not None
+        prev = state.entries[-1].event.seq if state.entries else 0
+        seq = max(self._seq.get(network, 0), prev) + 1
+        self._seq[network] = seq
+        event = Event.from_publication(publication, seq)
+        state.entries.append(_Entry(event=event, prev=prev))
+        state.latest = event
+        ttl = self._retention.ttl_s(topic)
+        state.expires_at = self._clock() + ttl if ttl else None
+        channel = self.names(network).channel(topic)
+        if channel in self._subscribed:
+            self._enqueue(Delivery(channel=channel, event=event))
+        return event
+
+    def _enqueue(self, message: Delivery) -> None:
+        if len(self._queue) >= self._queue_size:
+            self._overflowed.add(message.channel)
+        else:
+            self._queue.append(message)
+        self._wakeup.set()
+
+    def _topic(self, network: str, topic: str, *, create: bool = False) -> _Topic | None:
+        key = (network, topic)
+        state = self._topics.get(key)
+        if state is not None and state.expires_at is not None and state.expires_at <= self._clock():
+            del self._topics[key]
+            state = None
+        if state is None and create:
+            state = _Topic(entries=deque(maxlen=self._retention.max_len(topic)))
+            self._topics[key] = state
+        return state
+
+    async def latest(self, network: str, topic: str) -> Event | None:
+        state = self._topic(network, topic)
+        return state.latest if state else None
+
+    async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
+        state = self._topic(network, topic)
+        if after > self._seq.get(network, 0):
+            return HistoryPage(events=[], gap=True, has_more=False)
+        if state is None:
+            return HistoryPage(events=[], gap=False, has_more=False)
+        newer = [entry for entry in state.entries if entry.event.seq > after]
+        gap = bool(newer) and newer[0].prev != after
+        return HistoryPage(
+            events=[entry.event for entry in newer[:limit]], gap=gap, has_more=len(newer) > limit
+        )
+
+    async def last_id(self, network: str) -> int:
+        return self._seq.get(network, 0)
+
+    async def subscribe(self, channel: str) -> None:
+        self._subscribed.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._subscribed.discard(channel)
+
+    async def next_message(self) -> BusMessage:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._overflowed:
+                channels, self._overflowed = frozenset(self._overflowed), set()
+                return Resync(channels=channels, reason="local queue overflow")
+            if self._closed:
+                raise BusError("the embedded bus is closed")
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
+        self._leases.setdefault(network, {})[lease_member(address, holder)] = self._clock() + ttl_s
+
+    async def release_lease(self, network: str, address: str, holder: str) -> None:
+        self._leases.get(network, {}).pop(lease_member(address, holder), None)
+
+    async def leased_addresses(self, network: str) -> set[str]:
+        now = self._clock()
+        leases = self._leases.get(network, {})
+        for member in [member for member, expiry in leases.items() if expiry <= now]:
+            del leases[member]
+        return {lease_address(member) for member in leases}
+
+    def _current_leader(self, network: str) -> str | None:
+        held = self._leaders.get(network)
+        if held is None or held[1] <= self._clock():
+            return None
+        return held[0]
+
+    async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
+        current = self._current_leader(network)
+        if current not in (None, holder):
+            return False
+        self._leaders[network] = (holder, self._clock() + ttl_s)
+        return True
+
+    async def release_leadership(self, network: str, holder: str) -> None:
+        if self._current_leader(network) == holder:
+            del self._leaders[network]
+
+    async def leader(self, network: str) -> str | None:
+        return self._current_leader(network)
+
+    async def write_status(self, status: IngestorStatus, ttl_s: float) -> None:
+        self._status[status.network] = (status, self._clock() + ttl_s)
+
+    async def read_status(self, network: str) -> IngestorStatus | None:
+        held = self._status.get(network)
+        if held is None or held[1] <= self._clock():
+            return None
+        return held[0]

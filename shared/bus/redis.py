@@ -1,0 +1,340 @@
+"""The Redis backend: PUBLISH + SET + XADD in one Lua step, history in streams, a supervised PUB/SUB reader.
+
+Connections: one bounded command pool (``max_connections``) and one PUB/SUB connection per process,
+whatever the number of subscribers. The PUB/SUB reader reconnects with backoff on its own; after each
+reconnect it resubscribes and emits :class:`~shared.bus.base.Resync`, because Redis PUB/SUB loses
+whatever was published while the connection was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.retry import Retry
+
+from shared.bus import _lua
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Resync
+from shared.bus.retention import Retention
+from shared.channels import Names, lease_address, lease_member
+from shared.errors import BusError, BusUnavailable
+from shared.events import Event, Publication
+from shared.models import IngestorStatus
+from shared.settings import redact_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONNECTIONS = 16
+DEFAULT_QUEUE_SIZE = 10_000
+SUBSCRIBE_CONFIRM_TIMEOUT_S = 5.0
+READ_POLL_S = 1.0
+
+
+class RedisBackend(Backend):
+    """Redis implementation of :class:`~shared.bus.base.Backend` (``redis://`` or ``rediss://``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "mempool",
+        retention: Retention | None = None,
+        connect_timeout_s: float = 5.0,
+        retry_max_s: float = 10.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        health_check_interval_s: int = 10,
+    ) -> None:
+        self._url = url
+        self.safe_url = redact_url(url)
+        self._prefix = prefix
+        self._retention = retention or Retention()
+        self._retry_max_s = retry_max_s
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": connect_timeout_s,
+            "socket_timeout": connect_timeout_s,
+            "health_check_interval": health_check_interval_s,
+        }
+        command_pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=connect_timeout_s,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1),
+            **common,
+        )
+        self._client = aioredis.Redis(connection_pool=command_pool)
+        self._pubsub_client = aioredis.Redis.from_url(
+            url, max_connections=1, retry=Retry(NoBackoff(), 0), **common
+        )
+        self._publish_script = self._client.register_script(_lua.PUBLISH)
+        self._history_script = self._client.register_script(_lua.HISTORY)
+        self._hold_script = self._client.register_script(_lua.HOLD_LEADERSHIP)
+        self._release_script = self._client.register_script(_lua.RELEASE_LEADERSHIP)
+        self._renew_lease_script = self._client.register_script(_lua.RENEW_LEASE)
+        self._leased_script = self._client.register_script(_lua.LEASED)
+        self._channels: set[str] = set()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: PubSub | None = None
+        self._channels_changed = asyncio.Event()
+        self._queue: deque[BusMessage] = deque()
+        self._queue_size = queue_size
+        self._overflowed: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+        self.reconnects = 0
+
+    def names(self, network: str) -> Names:
+        """Channel and key names for ``network``."""
+        return Names(self._prefix, network)
+
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except AuthenticationError as exc:
+            raise BusUnavailable(f"{what}: Redis at {self.safe_url} rejected the credentials") from exc
+        except ResponseError as exc:
+            if str(exc).startswith("FENCED"):
+                raise BusError("fenced: this process no longer holds leadership") from exc
+            raise BusError(f"{what}: Redis answered with an error: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(
+                f"{what}: Redis at {self.safe_url} is unreachable ({type(exc).__name__})"
+            ) from exc
+
+    async def connect(self) -> None:
+        self._closed = False
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
+        await self.ping()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+        self._channels_changed.set()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        await self._drop_pubsub()
+        await self._client.aclose(close_connection_pool=True)
+        await self._pubsub_client.aclose()
+
+    async def ping(self) -> None:
+        with self._translated("ping"):
+            await self._client.ping()
+
+    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+        if not publications:
+            return []
+        names = self.names(publications[0].network)
+        keys: list[str] = [names.seq, names.leader]
+        args: list[str | int] = [fence or "", len(publications)]
+        for publication in publications:
+            if publication.network != names.network:
+                raise BusError("one publish call carries one network")
+            head, tail = publication.envelope_parts()
+            topic = publication.topic
+            keys += [names.history(topic), names.latest(topic)]
+            args += [
+                head,
+                tail,
+                names.channel(topic),
+                self._retention.max_len(topic),
+                self._retention.ttl_s(topic),
+            ]
+        with self._translated("publish"):
+            ids = await self._publish_script(keys=keys, args=args)
+        return [
+            Event.from_publication(publication, int(event_id))
+            for publication, event_id in zip(publications, ids, strict=True)
+        ]
+
+    async def latest(self, network: str, topic: str) -> Event | None:
+        with self._translated("read latest"):
+            raw = await self._client.get(self.names(network).latest(topic))
+        return Event.from_json(raw) if raw else None
+
+    async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
+        names = self.names(network)
+        with self._translated("read history"):
+            current, entries = await self._history_script(
+                keys=[names.seq, names.history(topic)], args=[after, limit + 1]
+            )
+        if after > int(current):
+            return HistoryPage(events=[], gap=True, has_more=False)
+        parsed = [_entry_fields(entry) for entry in entries]
+        gap = bool(parsed) and int(parsed[0].get("p", "0")) != after
+        events = [Event.from_json(fields["e"]) for fields in parsed[:limit]]
+        return HistoryPage(events=events, gap=gap, has_more=len(parsed) > limit)
+
+    async def last_id(self, network: str) -> int:
+        with self._translated("read last id"):
+            value = await self._client.get(self.names(network).seq)
+        return int(value or 0)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        confirmation = asyncio.get_running_loop().create_future()
+        self._confirmations[channel] = confirmation
+        try:
+            pubsub = self._pubsub
+            if pubsub is None:
+                self._channels_changed.set()
+            else:
+                with self._translated("subscribe"):
+                    await pubsub.subscribe(channel)
+            await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
+        except (TimeoutError, BusUnavailable):
+            log.warning("subscription to %s not confirmed yet; the reader will resubscribe", channel)
+        finally:
+            self._confirmations.pop(channel, None)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(channel)
+
+    async def next_message(self) -> BusMessage:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._overflowed:
+                channels, self._overflowed = frozenset(self._overflowed), set()
+                return Resync(channels=channels, reason="local queue overflow")
+            if self._closed:
+                raise BusError("the Redis bus is closed")
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def _enqueue(self, message: BusMessage) -> None:
+        if isinstance(message, Delivery) and len(self._queue) >= self._queue_size:
+            self._overflowed.add(message.channel)
+        else:
+            self._queue.append(message)
+        self._wakeup.set()
+
+    async def _read_forever(self) -> None:
+        delay = 0.1
+        connected_once = False
+        while not self._closed:
+            if not self._channels:
+                self._channels_changed.clear()
+                await self._channels_changed.wait()
+                continue
+            try:
+                await self._open_pubsub()
+                if connected_once:
+                    self.reconnects += 1
+                    self._enqueue(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
+                connected_once = True
+                delay = 0.1
+                await self._pump()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "redis pub/sub connection to %s lost (%s); reconnecting in %.1f s",
+                    self.safe_url,
+                    type(exc).__name__,
+                    delay,
+                )
+                await self._drop_pubsub()
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self._retry_max_s)
+
+    async def _open_pubsub(self) -> None:
+        pubsub = self._pubsub_client.pubsub()
+        await pubsub.subscribe(*sorted(self._channels))
+        self._pubsub = pubsub
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _pump(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None
+        while not self._closed:
+            message = await pubsub.get_message(timeout=READ_POLL_S)
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind, channel = message["type"], message["channel"]
+        if kind == "subscribe":
+            confirmation = self._confirmations.get(channel)
+            if confirmation is not None and not confirmation.done():
+                confirmation.set_result(None)
+        elif kind == "message" and channel in self._channels:
+            try:
+                event = Event.from_json(message["data"])
+            except BusError as exc:
+                log.warning("discarded a message on %s that is not an event envelope: %s", channel, exc)
+                return
+            self._enqueue(Delivery(channel=channel, event=event))
+
+    async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
+        with self._translated("renew lease"):
+            await self._renew_lease_script(
+                keys=[self.names(network).leases], args=[lease_member(address, holder), int(ttl_s * 1000)]
+            )
+
+    async def release_lease(self, network: str, address: str, holder: str) -> None:
+        with self._translated("release lease"):
+            await self._client.zrem(self.names(network).leases, lease_member(address, holder))
+
+    async def leased_addresses(self, network: str) -> set[str]:
+        with self._translated("read leases"):
+            members = await self._leased_script(keys=[self.names(network).leases])
+        return {lease_address(member) for member in members}
+
+    async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
+        with self._translated("hold leadership"):
+            held = await self._hold_script(
+                keys=[self.names(network).leader], args=[holder, int(ttl_s * 1000)]
+            )
+        return bool(held)
+
+    async def release_leadership(self, network: str, holder: str) -> None:
+        with self._translated("release leadership"):
+            await self._release_script(keys=[self.names(network).leader], args=[holder])
+
+    async def leader(self, network: str) -> str | None:
+        with self._translated("read leader"):
+            value = await self._client.get(self.names(network).leader)
+        return str(value) if value else None
+
+    async def write_status(self, status: IngestorStatus, ttl_s: float) -> None:
+        with self._translated("write status"):
+            await self._client.set(
+                self.names(status.network).status, status.model_dump_json(), px=int(ttl_s * 1000)
+            )
+
+    async def read_status(self, network: str) -> IngestorStatus | None:
+        with self._translated("read status"):
+            raw = await self._client.get(self.names(network).status)
+        return IngestorStatus.model_validate_json(raw) if raw else None
+
+
+def _entry_fields(entry: Sequence[Any]) -> dict[str, str]:
+    _, flat = entry
+    if isinstance(flat, dict):
+        return {str(key): str(value) for key, value in flat.items()}
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}

@@ -1,0 +1,86 @@
+"""Every Redis channel and key name, built here and nowhere else.
+
+With the default prefix ``mempool`` and network ``mainnet``:
+
+==============================================  =======  ==============================================
+name                                            type     holds
+==============================================  =======  ==============================================
+``mempool:mainnet:{topic}``                     channel  live events (PUBLISH), one JSON envelope each
+``mempool:mainnet:{topic}:latest``              string   the newest envelope of the topic
+``mempool:mainnet:{topic}:history``             stream   recent envelopes; entry id ``{event id}-0``,
+                                                         fields ``e`` (envelope), ``p`` (previous id)
+``mempool:mainnet:seq``                         string   the last event id given out (INCR)
+``mempool:mainnet:leases``                      zset     address leases, member ``{address}|{holder}``,
+                                                         score = expiry (Unix ms)
+``mempool:mainnet:ingestor:leader``             string   holder id of the active ingestor (PX TTL)
+``mempool:mainnet:ingestor:status``             string   JSON :class:`~shared.models.IngestorStatus`
+==============================================  =======  ==============================================
+
+``{topic}`` is ``blocks``, ``mempool-blocks``, ``stats``, ``live-2h-chart`` or ``address:{address}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LEASE_MEMBER_SEPARATOR = "|"
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Channel and key names of one network under one prefix."""
+
+    prefix: str
+    network: str
+
+    @property
+    def base(self) -> str:
+        """``{prefix}:{network}``."""
+        return f"{self.prefix}:{self.network}"
+
+    def channel(self, topic: str) -> str:
+        """The live pub/sub channel of ``topic``."""
+        return f"{self.base}:{topic}"
+
+    def latest(self, topic: str) -> str:
+        """The key holding the newest envelope of ``topic``."""
+        return f"{self.base}:{topic}:latest"
+
+    def history(self, topic: str) -> str:
+        """The stream holding the recent envelopes of ``topic``."""
+        return f"{self.base}:{topic}:history"
+
+    @property
+    def seq(self) -> str:
+        """The event id counter of the network."""
+        return f"{self.base}:seq"
+
+    @property
+    def leases(self) -> str:
+        """The sorted set of address leases."""
+        return f"{self.base}:leases"
+
+    @property
+    def leader(self) -> str:
+        """The ingestor leadership lock."""
+        return f"{self.base}:ingestor:leader"
+
+    @property
+    def status(self) -> str:
+        """The active ingestor's status record."""
+        return f"{self.base}:ingestor:status"
+
+    def topic_of(self, channel: str) -> str | None:
+        """The topic of one of this network's channels, or None for a foreign channel."""
+        head = self.base + ":"
+        return channel[len(head) :] if channel.startswith(head) else None
+
+
+def lease_member(address: str, holder: str) -> str:
+    """The lease sorted-set member of ``holder``'s interest in ``address``."""
+    return f"{address}{LEASE_MEMBER_SEPARATOR}{holder}"
+
+
+def lease_address(member: str) -> str:
+    """The address part of a lease member."""
+    return member.split(LEASE_MEMBER_SEPARATOR, 1)[0]

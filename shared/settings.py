@@ -1,0 +1,258 @@
+"""One settings object per process, read once from flags and ``MEMPOOL_WS_*`` environment variables.
+
+Every limit is a named setting with a unit in its name and a default. Command-line flags override the
+environment; the environment overrides the defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = Literal["mainnet", "testnet", "testnet4", "signet"]
+NETWORKS: tuple[Network, ...] = get_args(Network)
+
+UPSTREAM_URLS: dict[Network, str] = {
+    "mainnet": "wss://mempool.space/api/v1/ws",
+    "testnet": "wss://mempool.space/testnet/api/v1/ws",
+    "testnet4": "wss://mempool.space/testnet4/api/v1/ws",
+    "signet": "wss://mempool.space/signet/api/v1/ws",
+}
+
+SIM_UPSTREAM = "sim"
+"""The ``--upstream-url`` value that starts the built-in simulator in the same process."""
+
+
+def rest_base_url(ws_url: str) -> str:
+    """The REST base (``http(s)://host[/network]/api``) that matches an upstream WebSocket URL."""
+    parts = urlsplit(ws_url)
+    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
+    path = parts.path
+    for suffix in ("/v1/ws", "/ws"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def redact_url(url: str | None) -> str:
+    """The URL with any password replaced by ``***``, safe for logs and error messages."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if user else f"***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEMPOOL_WS_",
+        extra="ignore",
+        validate_default=True,
+        frozen=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of log records written to stderr."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line (production); text: human-readable."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class BusSettings(_Base):
+    """Where events live: the network, the Redis URL (or none: the embedded bus) and key naming."""
+
+    network: Network = Field(default="mainnet", description="Bitcoin network served by this process.")
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL of the event bus; unset means the embedded in-process bus.",
+    )
+    key_prefix: str = Field(
+        default="mempool",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="First segment of every Redis channel and key, so deployments can share one Redis.",
+    )
+    redis_connect_timeout_s: float = Field(default=5.0, gt=0, description="Redis connect timeout, seconds.")
+    redis_retry_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between Redis reconnect attempts, seconds."
+    )
+
+    def redis_dsn(self) -> str | None:
+        """The Redis URL in clear text (never log it; use :func:`redact_url`)."""
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+class IngestorSettings(BusSettings):
+    """Settings of the ingestor daemon (``mempool-ws ingest``)."""
+
+    upstream_url: str = Field(
+        default="",
+        description="Upstream WebSocket URL; empty means the mempool.space URL of the network; 'sim' "
+        "starts the built-in simulator (serve only).",
+    )
+    upstream_rest_url: str = Field(
+        default="", description="Upstream REST base for backfill; empty means derived from upstream_url."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Bind address of /metrics, /healthz, /readyz.")
+    metrics_port: int = Field(default=9108, ge=0, le=65535, description="Port of the ingestor HTTP endpoint.")
+    address_limit_per_socket: int = Field(
+        default=10, ge=1, le=10_000, description="Addresses tracked per upstream socket (mainnet allows 10)."
+    )
+    max_address_sockets: int = Field(
+        default=50, ge=0, le=1000, description="Most upstream sockets opened for address tracking."
+    )
+    max_messages_per_window: int = Field(
+        default=80,
+        ge=1,
+        le=100,
+        description="Messages sent per upstream socket per rate window (the upstream closes at 100/10 s).",
+    )
+    rate_window_s: float = Field(
+        default=10.0, gt=0, description="Length of the upstream rate window, seconds."
+    )
+    ping_after_silence_s: float = Field(
+        default=25.0, gt=0, description="Send a JSON ping after this many seconds without upstream frames."
+    )
+    dead_after_silence_s: float = Field(
+        default=35.0,
+        gt=0,
+        description="Replace a socket silent for this long (upstream proxy drops at 120 s).",
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="Upstream connect timeout, seconds.")
+    backoff_initial_s: float = Field(default=1.0, gt=0, description="First reconnect delay, seconds.")
+    backoff_max_s: float = Field(default=60.0, gt=0, description="Longest reconnect delay, seconds.")
+    healthy_after_s: float = Field(
+        default=30.0, gt=0, description="A connection up this long resets the reconnect backoff, seconds."
+    )
+    max_frame_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest upstream frame accepted, bytes."
+    )
+    history_size: int = Field(default=1000, ge=1, description="Events kept per topic history.")
+    address_history_size: int = Field(default=200, ge=1, description="Events kept per address history.")
+    address_history_ttl_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="Address history and latest keys expire this long after the last event.",
+    )
+    lease_poll_interval_s: float = Field(
+        default=0.25, gt=0, description="How often the ingestor re-reads address leases, seconds."
+    )
+    leader_ttl_s: float = Field(default=10.0, gt=0, description="Leader lease lifetime, seconds.")
+    leader_renew_s: float = Field(default=3.0, gt=0, description="Leader lease renewal interval, seconds.")
+    status_interval_s: float = Field(default=2.0, gt=0, description="How often the status key is written.")
+    stale_after_s: float = Field(
+        default=90.0, gt=0, description="Data older than this makes /readyz fail, seconds."
+    )
+    shutdown_timeout_s: float = Field(default=10.0, gt=0, description="Grace period on SIGTERM, seconds.")
+    check: bool = Field(default=False, description="Probe a running ingestor and exit 0 (healthy) or 1.")
+
+    @model_validator(mode="after")
+    def _defaults_from_network(self) -> IngestorSettings:
+        if not self.upstream_url:
+            object.__setattr__(self, "upstream_url", UPSTREAM_URLS[self.network])
+        if not self.upstream_rest_url and self.upstream_url != SIM_UPSTREAM:
+            object.__setattr__(self, "upstream_rest_url", rest_base_url(self.upstream_url))
+        if self.dead_after_silence_s <= self.ping_after_silence_s:
+            raise ValueError("dead_after_silence_s must be larger than ping_after_silence_s")
+        return self
+
+
+class GatewaySettings(BusSettings):
+    """Settings of the MCP gateway (``mempool-ws gateway``)."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server.")
+    default_timeout_s: float = Field(
+        default=30.0, gt=0, description="Stream wait when the caller gives none."
+    )
+    max_timeout_s: float = Field(default=300.0, gt=0, description="Longest wait one stream call may ask for.")
+    default_max_events: int = Field(default=10, ge=1, description="Events per stream call when not given.")
+    max_events_limit: int = Field(default=500, ge=1, description="Most events one stream call may ask for.")
+    call_queue_size: int = Field(
+        default=256, ge=1, description="Events buffered per waiting call; beyond it the oldest are dropped."
+    )
+    max_concurrent_streams: int = Field(
+        default=10_000,
+        ge=1,
+        description="Stream calls one process holds at once; beyond it calls get 'busy'.",
+    )
+    lease_ttl_s: float = Field(default=30.0, gt=0, description="Address lease lifetime, seconds.")
+    lease_renew_s: float = Field(default=10.0, gt=0, description="Address lease renewal interval, seconds.")
+    max_tracked_addresses_per_pod: int = Field(
+        default=500, ge=1, description="Distinct addresses one gateway process tracks at once."
+    )
+    tracking_confirm_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long track_address waits for the ingestor to accept an address."
+    )
+    stale_after_s: float = Field(
+        default=90.0, gt=0, description="Upstream data older than this is reported stale, seconds."
+    )
+    dns_rebinding_protection: bool = Field(
+        default=True, description="Reject requests whose Host or Origin is not allowed."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        description="Host header values accepted (comma-separated in the environment; '*' port wildcard).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        description="Origin header values accepted when present.",
+    )
+    auth_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MEMPOOL_WS_AUTH_TOKEN", "auth_token"),
+        description="When set, /mcp requires 'Authorization: Bearer <token>'.",
+    )
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+class ServeSettings(IngestorSettings, GatewaySettings):
+    """Settings of ``mempool-ws serve``: ingestor and gateway in one process."""
+
+    transport: Literal["stdio", "http"] = Field(default="stdio", description="MCP transport to serve.")
+
+
+class SimSettings(_Base):
+    """Settings of the upstream simulator (``mempool-ws sim``)."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address.")
+    port: int = Field(default=8999, ge=0, le=65535, description="Port (0 picks a free one).")
+    network: Network = Field(default="mainnet", description="Network whose addresses and heights it mimics.")
+    speed: float = Field(
+        default=1.0, gt=0, le=100_000, description="Time multiplier: blocks every 600 s / speed."
+    )
+    seed: int = Field(default=1, description="Seed of every random choice; same seed, same data.")
+    address_limit: int = Field(
+        default=10, ge=1, le=100_000, description="Addresses one socket may track with track-addresses."
+    )
+    tick_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Wall-clock interval of mempool updates (stats, projected blocks), seconds.",
+    )
+    anchor_unix_s: float | None = Field(
+        default=None,
+        description="Chain time origin; the same anchor and seed give the same chain across restarts. "
+        "Unset: the start time.",
+    )
