@@ -10,6 +10,7 @@ name                                            type     holds
 ``mempool:mainnet:{topic}:history``             stream   recent envelopes; entry id ``{event id}-0``,
                                                          fields ``e`` (envelope), ``p`` (previous id)
 ``mempool:mainnet:seq``                         string   the last event id given out (INCR)
+``mempool:mainnet:epoch``                       string   changes when the id sequence starts over
 ``mempool:mainnet:leases``                      zset     address leases, member ``{address}|{holder}``,
                                                          score = expiry (Unix ms)
 ``mempool:mainnet:ingestor:leader``             string   holder id of the active ingestor (PX TTL)
@@ -54,6 +55,11 @@ class Names:
     def seq(self) -> str:
         """The event id counter of the network."""
         return f"{self.base}:seq"
+
+    @property
+    def epoch(self) -> str:
+        """The epoch of the network's id sequence."""
+        return f"{self.base}:epoch"
 
     @property
     def leases(self) -> str:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 PUBLISH = """
--- KEYS[1] seq counter, KEYS[2] leader lock, then per event: KEYS[2+2i-1] history stream, KEYS[2+2i] latest
--- ARGV[1] fence holder ('' = no fence), ARGV[2] event count,
+-- KEYS[1] seq counter, KEYS[2] leader lock, KEYS[3] epoch,
+-- then per event: KEYS[2+2i] history stream, KEYS[3+2i] latest
+-- ARGV[1] fence holder ('' = no fence), ARGV[2] event count, ARGV[3] epoch candidate,
 -- then per event 5 values: envelope head, envelope tail, channel, history max length, ttl seconds (0 = none)
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('FENCED this process no longer holds leadership')
 end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local ids = {}
 for i = 1, tonumber(ARGV[2]) do
-  local stream, latest = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local a = 2 + 5 * (i - 1)
+  local stream, latest = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local a = 3 + 5 * (i - 1)
   local seq = redis.call('INCR', KEYS[1])
   local prev = 0
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
@@ -35,11 +37,16 @@ return ids
 """
 
 HISTORY = """
--- KEYS[1] seq counter, KEYS[2] history stream; ARGV[1] after id, ARGV[2] count
--- returns {current seq, entries}; entries are {id, {field, value, ...}}
+-- KEYS[1] seq counter, KEYS[2] epoch, KEYS[3] history stream ('' = none);
+-- ARGV[1] after id, ARGV[2] count, ARGV[3] epoch candidate
+-- returns {current seq, epoch, entries}; entries are {id, {field, value, ...}}
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
-return {current, entries}
+local entries = {}
+if tonumber(ARGV[2]) > 0 then
+  entries = redis.call('XRANGE', KEYS[3], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+end
+return {current, redis.call('GET', KEYS[2]), entries}
 """
 
 HOLD_LEADERSHIP = """

@@ -6,7 +6,10 @@ Behaviour every backend guarantees (the contract suite in ``tests/bus`` checks i
   atomic step, makes it the topic's latest value, appends it to the topic's bounded history and
   delivers it live to subscribers of the topic's channel.
 * ``history(after=id)`` returns the events that followed ``id`` in the topic, oldest first, and says
-  ``gap=True`` when some of them are no longer held (the window moved past the cursor).
+  ``gap=True`` when some of them are no longer held (the window moved past the cursor). Every history
+  entry remembers the id of the topic's previous event, which is how a trimmed event is detected.
+* Ids belong to an epoch; the epoch changes when the sequence starts over, so a cursor from another
+  epoch is recognisably stale.
 * Live delivery is at most once. Whenever it may have lost messages (a reconnect, an overflow), the
   subscriber receives :class:`Resync` and should re-read history after the last id it saw.
 * Leases, leadership and the ingestor status are shared coordination state with TTLs.
@@ -23,6 +26,15 @@ from shared.models import IngestorStatus
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where a network's event sequence stands: its epoch and the last id given out."""
+
+    epoch: str
+    """Changes when the sequence restarts (a Redis without persistence restarted, a new embedded bus)."""
+    last_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     """Events read from a topic's history."""
 
@@ -32,6 +44,8 @@ class HistoryPage:
     """True when events between the cursor and the first returned event are no longer held."""
     has_more: bool
     """True when more events follow the last one returned."""
+    position: Position
+    """The network's position when the page was read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +99,12 @@ class Bus(ABC):
         """Up to ``limit`` events of ``topic`` with ids above ``after`` (0: from the oldest held)."""
 
     @abstractmethod
-    async def last_id(self, network: str) -> int:
-        """The highest event id given out on ``network`` so far (0 if none)."""
+    async def recent(self, network: str, topic: str, limit: int) -> list[Event]:
+        """The newest ``limit`` events of ``topic`` still held, oldest first."""
+
+    @abstractmethod
+    async def position(self, network: str) -> Position:
+        """The network's epoch and the highest event id given out so far (0 if none)."""
 
     @abstractmethod
     async def subscribe(self, channel: str) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Resync
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
 from shared.errors import BusError
@@ -51,6 +52,7 @@ class MemoryBackend(Backend):
         self._retention = retention or Retention()
         self._clock = clock
         self._seq: dict[str, int] = {}
+        self._epochs: dict[str, str] = {}
         self._topics: dict[tuple[str, str], _Topic] = {}
         self._subscribed: set[str] = set()
         self._queue: deque[BusMessage] = deque()
@@ -125,19 +127,27 @@ class MemoryBackend(Backend):
         return state.latest if state else None
 
     async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
+        position = await self.position(network)
         state = self._topic(network, topic)
-        if after > self._seq.get(network, 0):
-            return HistoryPage(events=[], gap=True, has_more=False)
-        if state is None:
-            return HistoryPage(events=[], gap=False, has_more=False)
-        newer = [entry for entry in state.entries if entry.event.seq > after]
-        gap = bool(newer) and newer[0].prev != after
+        if after > position.last_id:
+            return HistoryPage(events=[], gap=True, has_more=False, position=position)
+        newer = [entry for entry in state.entries if entry.event.seq > after] if state else []
         return HistoryPage(
-            events=[entry.event for entry in newer[:limit]], gap=gap, has_more=len(newer) > limit
+            events=[entry.event for entry in newer[:limit]],
+            gap=bool(newer) and newer[0].prev > after,
+            has_more=len(newer) > limit,
+            position=position,
         )
 
-    async def last_id(self, network: str) -> int:
-        return self._seq.get(network, 0)
+    async def recent(self, network: str, topic: str, limit: int) -> list[Event]:
+        state = self._topic(network, topic)
+        if state is None or limit <= 0:
+            return []
+        return [entry.event for entry in list(state.entries)[-limit:]]
+
+    async def position(self, network: str) -> Position:
+        epoch = self._epochs.setdefault(network, uuid.uuid4().hex[:8])
+        return Position(epoch=epoch, last_id=self._seq.get(network, 0))
 
     async def subscribe(self, channel: str) -> None:
         self._subscribed.add(channel)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.retry import Retry
 
 from shared.bus import _lua
-from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Resync
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
 from shared.errors import BusError, BusUnavailable
@@ -140,8 +141,8 @@ class RedisBackend(Backend):
         if not publications:
             return []
         names = self.names(publications[0].network)
-        keys: list[str] = [names.seq, names.leader]
-        args: list[str | int] = [fence or "", len(publications)]
+        keys: list[str] = [names.seq, names.leader, names.epoch]
+        args: list[str | int] = [fence or "", len(publications), _new_epoch()]
         for publication in publications:
             if publication.network != names.network:
                 raise BusError("one publish call carries one network")
@@ -170,20 +171,34 @@ class RedisBackend(Backend):
     async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
         names = self.names(network)
         with self._translated("read history"):
-            current, entries = await self._history_script(
-                keys=[names.seq, names.history(topic)], args=[after, limit + 1]
+            current, epoch, entries = await self._history_script(
+                keys=[names.seq, names.epoch, names.history(topic)], args=[after, limit + 1, _new_epoch()]
             )
-        if after > int(current):
-            return HistoryPage(events=[], gap=True, has_more=False)
+        position = Position(epoch=str(epoch), last_id=int(current))
+        if after > position.last_id:
+            return HistoryPage(events=[], gap=True, has_more=False, position=position)
         parsed = [_entry_fields(entry) for entry in entries]
-        gap = bool(parsed) and int(parsed[0].get("p", "0")) != after
-        events = [Event.from_json(fields["e"]) for fields in parsed[:limit]]
-        return HistoryPage(events=events, gap=gap, has_more=len(parsed) > limit)
+        return HistoryPage(
+            events=[Event.from_json(fields["e"]) for fields in parsed[:limit]],
+            gap=bool(parsed) and int(parsed[0].get("p", "0")) > after,
+            has_more=len(parsed) > limit,
+            position=position,
+        )
 
-    async def last_id(self, network: str) -> int:
-        with self._translated("read last id"):
-            value = await self._client.get(self.names(network).seq)
-        return int(value or 0)
+    async def recent(self, network: str, topic: str, limit: int) -> list[Event]:
+        if limit <= 0:
+            return []
+        with self._translated("read recent history"):
+            entries = await self._client.xrevrange(self.names(network).history(topic), count=limit)
+        return [Event.from_json(_entry_fields(entry)["e"]) for entry in reversed(list(entries or []))]
+
+    async def position(self, network: str) -> Position:
+        names = self.names(network)
+        with self._translated("read position"):
+            current, epoch, _ = await self._history_script(
+                keys=[names.seq, names.epoch, names.history("")], args=[0, 0, _new_epoch()]
+            )
+        return Position(epoch=str(epoch), last_id=int(current))
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -331,6 +346,10 @@ class RedisBackend(Backend):
         with self._translated("read status"):
             raw = await self._client.get(self.names(network).status)
         return IngestorStatus.model_validate_json(raw) if raw else None
+
+
+def _new_epoch() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 def _entry_fields(entry: Sequence[Any]) -> dict[str, str]:

@@ -38,7 +38,8 @@ async def test_ids_increase_across_topics_and_envelope_is_exact(backend: Backend
         "ts_ms": 1_700_000_000_002,
         "data": {"n": 2},
     }
-    assert await backend.last_id("mainnet") == ids[-1]
+    position = await backend.position("mainnet")
+    assert position.last_id == ids[-1] and position.epoch
     later = await backend.publish([pub("stats", 4)])
     assert later[0].seq == ids[-1] + 1
 
@@ -73,11 +74,37 @@ async def test_history_after_a_cursor_is_ordered_bounded_and_paged(backend: Back
     assert empty.events == [] and not empty.gap
 
 
+async def test_recent_returns_the_newest_events_oldest_first(backend: Backend) -> None:
+    assert await backend.recent("mainnet", "stats", 3) == []
+    events = await backend.publish([pub("stats", n) for n in range(7)])
+    recent = await backend.recent("mainnet", "stats", 3)
+    assert [event.seq for event in recent] == [event.seq for event in events[-3:]]
+    assert len(await backend.recent("mainnet", "stats", 100)) == 5
+
+
 async def test_history_skips_other_topics_without_reporting_a_gap(backend: Backend) -> None:
     first, _, third = await backend.publish([pub("stats", 1), pub("blocks", 2), pub("stats", 3)])
     page = await backend.history("mainnet", "stats", after=first.seq, limit=10)
     assert [event.seq for event in page.events] == [third.seq]
     assert not page.gap
+
+
+async def test_a_cursor_taken_from_another_topic_or_the_network_position_has_no_gap(backend: Backend) -> None:
+    await backend.publish([pub("stats", 1)])
+    start = await backend.position("mainnet")
+    await backend.publish([pub("blocks", 2), pub("blocks", 3)])
+    [stats] = await backend.publish([pub("stats", 4)])
+    page = await backend.history("mainnet", "stats", after=start.last_id, limit=10)
+    assert [event.seq for event in page.events] == [stats.seq] and not page.gap
+    assert page.position.epoch == start.epoch and page.position.last_id == stats.seq
+
+
+async def test_the_epoch_is_stable_while_the_sequence_lives(backend: Backend) -> None:
+    before = await backend.position("mainnet")
+    await backend.publish([pub("stats", 1)])
+    after = await backend.position("mainnet")
+    assert before.epoch == after.epoch and after.last_id == before.last_id + 1
+    assert (await backend.position("signet")).epoch
 
 
 async def test_history_reports_a_gap_when_the_window_moved_past_the_cursor(backend: Backend) -> None:
