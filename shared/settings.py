@@ -206,12 +206,13 @@ class GatewaySettings(BusSettings):
         default=True, description="Reject requests whose Host or Origin is not allowed."
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
-        description="Host header values accepted (comma-separated in the environment; '*' port wildcard).",
+        default_factory=list,
+        description="Host names accepted besides loopback and the bind address (comma-separated in the "
+        "environment; fnmatch patterns such as '*.svc.cluster.local').",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        description="Origin header values accepted when present.",
+        default_factory=list,
+        description="Browser origins accepted besides loopback ones, e.g. 'https://app.example.com'.",
     )
     auth_token: SecretStr | None = Field(
         default=None,

@@ -82,11 +82,17 @@ class Hub:
     """Shares one backend subscription per channel among local subscribers."""
 
     def __init__(
-        self, bus: Bus, *, capacity: int = 256, on_drop: Callable[[str], None] | None = None
+        self,
+        bus: Bus,
+        *,
+        capacity: int = 256,
+        on_drop: Callable[[str], None] | None = None,
+        on_resync: Callable[[Resync], None] | None = None,
     ) -> None:
         self._bus = bus
         self._capacity = capacity
         self._on_drop = on_drop
+        self._on_resync = on_resync
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -103,6 +109,10 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        self.close_subscribers()
+
+    def close_subscribers(self) -> None:
+        """Wake every local subscriber for good (a shutdown: waiting calls return what they have)."""
         for subscribers in self._subscribers.values():
             for subscriber in subscribers:
                 subscriber.close()
@@ -173,6 +183,8 @@ class Hub:
                 self._on_drop(delivery.channel)
 
     def _resync(self, resync: Resync) -> None:
+        if self._on_resync is not None:
+            self._on_resync(resync)
         for channel in resync.channels:
             for subscriber in self._subscribers.get(channel, ()):
                 subscriber.request_resync(resync.reason)

@@ -4,6 +4,6 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Payload(BaseModel):
-    """Base of every normalized payload: immutable, unknown fields rejected on construction."""
+    """Base of every normalized payload: immutable; unknown fields (from newer ingestors) are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")

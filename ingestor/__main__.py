@@ -1,0 +1,10 @@
+"""``python -m ingestor``: the ingestor daemon configured from ``MEMPOOL_WS_*`` variables (for containers)."""
+
+from __future__ import annotations
+
+import sys
+
+from mempool_ws.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["ingest", *sys.argv[1:]]))

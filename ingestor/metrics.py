@@ -1,0 +1,87 @@
+"""Prometheus metrics of the ingestor, registered on a registry of their own (one per service)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.metrics import LATENCY_BUCKETS_S
+
+KNOWN_FRAME_KEYS = frozenset(
+    {
+        "block", "blocks", "mempool-blocks", "mempoolInfo", "vBytesPerSecond", "fees", "da", "transactions",
+        "live-2h-chart", "conversions", "loadingIndicators", "backendInfo", "backend", "rbfSummary", "pong",
+        "address-transactions", "address-removed-transactions", "block-transactions",
+        "multi-address-transactions", "multi-scriptpubkey-transactions", "track-addresses-error",
+        "track-scriptpubkeys-error", "txPosition", "txReplaced", "txConfirmed", "tomahawk",
+    }
+)  # fmt: skip
+
+
+class IngestorMetrics:
+    """Every metric the ingestor exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.upstream_connected = Gauge(
+            "ingestor_upstream_connected", "1 while the main upstream socket is open.", registry=r
+        )
+        self.upstream_sockets = Gauge("ingestor_upstream_sockets", "Upstream sockets open now.", registry=r)
+        self.upstream_reconnects = Counter(
+            "ingestor_upstream_reconnects_total", "Upstream reconnect attempts.", ["socket_role"], registry=r
+        )
+        self.upstream_messages_sent = Counter(
+            "ingestor_upstream_messages_sent_total", "Messages sent to the upstream.", registry=r
+        )
+        self.frames = Counter(
+            "ingestor_frames_total", "Upstream frames received, by top-level key.", ["key"], registry=r
+        )
+        self.unknown_keys = Counter(
+            "ingestor_unknown_keys_total", "Top-level frame keys this version does not know.", registry=r
+        )
+        self.parse_errors = Counter(
+            "ingestor_parse_errors_total",
+            "Frames or frame parts discarded as malformed.",
+            ["kind"],
+            registry=r,
+        )
+        self.last_frame = Gauge(
+            "ingestor_last_frame_timestamp_seconds",
+            "When the last upstream frame arrived (Unix s).",
+            registry=r,
+        )
+        self.events_published = Counter(
+            "ingestor_events_published_total", "Events published on the bus.", ["topic"], registry=r
+        )
+        self.publish_latency = Histogram(
+            "ingestor_publish_latency_seconds",
+            "From frame arrival to the bus acknowledging its events.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.publish_failures = Counter(
+            "ingestor_publish_failures_total", "Publish attempts that failed (retried).", registry=r
+        )
+        self.events_dropped = Counter(
+            "ingestor_events_dropped_total", "Events dropped because the publish queue was full.", registry=r
+        )
+        self.gaps = Counter("ingestor_gaps_total", "Gap notices published, by topic.", ["topic"], registry=r)
+        self.backfilled_blocks = Counter(
+            "ingestor_backfilled_blocks_total", "Blocks recovered after an outage.", ["source"], registry=r
+        )
+        self.tracked_addresses = Gauge(
+            "ingestor_tracked_addresses", "Addresses tracked upstream now.", registry=r
+        )
+        self.address_capacity = Gauge(
+            "ingestor_address_capacity", "Most addresses the pool can track now.", registry=r
+        )
+        self.rejected_addresses = Gauge(
+            "ingestor_rejected_addresses", "Leased addresses beyond capacity.", registry=r
+        )
+        self.leader = Gauge("ingestor_leader", "1 while this replica holds the leader lease.", registry=r)
+        self.bus_up = Gauge("ingestor_bus_up", "1 while the event bus answers.", registry=r)
+
+    def count_frame_keys(self, keys: list[str]) -> None:
+        """Count a frame's keys, folding unknown ones into one label so cardinality stays bounded."""
+        for key in keys:
+            self.frames.labels(key if key in KNOWN_FRAME_KEYS else "other").inc()

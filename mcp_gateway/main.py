@@ -1,0 +1,47 @@
+"""Entry points of the gateway: ``mempool-ws gateway`` and ``python -m mcp_gateway``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mcp_gateway.gateway import Gateway
+from mcp_gateway.http import MCP_PATH, create_app
+from mcp_gateway.server import build_server
+from shared.http_server import HttpServer
+from shared.lifecycle import until_signal
+from shared.logs import configure_logging
+from shared.settings import GatewaySettings, redact_url
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_S = 10.0
+
+
+async def serve_gateway(gateway: Gateway, stop: asyncio.Event) -> int:
+    """Serve ``gateway`` over HTTP until ``stop`` is set; calls in flight return what they have."""
+    settings = gateway.settings
+    http = HttpServer(
+        create_app(gateway, build_server(gateway)),
+        settings.host,
+        settings.port,
+        timeout_graceful_shutdown_s=SHUTDOWN_GRACE_S,
+    )
+    await http.start()
+    log.info(
+        "MCP gateway on %s%s (network %s, bus %s)",
+        http.url,
+        MCP_PATH,
+        settings.network,
+        redact_url(settings.redis_dsn()) or "embedded",
+    )
+    await stop.wait()
+    gateway.begin_shutdown()
+    await http.stop()
+    log.info("gateway stopped")
+    return 0
+
+
+def run(settings: GatewaySettings) -> int:
+    """Run the gateway until SIGTERM or SIGINT."""
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(until_signal(lambda stop: serve_gateway(Gateway(settings), stop)))

@@ -1,0 +1,116 @@
+"""MCP resources: the latest snapshot of every topic, and the recent events of an address.
+
+URIs: ``mempool://{network}/{topic}`` (topic: blocks, mempool-blocks, stats, live-2h-chart) and
+``mempool://{network}/address/{address}``. Reads come from the bus, so any replica answers the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ResourceError
+
+from mcp_gateway.gateway import Gateway
+from shared.bitcoin.addresses import validate_address
+from shared.errors import BusError, InvalidAddress
+from shared.events import STREAM_TOPICS, address_topic
+from shared.settings import NETWORKS
+
+SCHEME = "mempool"
+ADDRESS_RECENT_EVENTS = 20
+_URI = re.compile(r"^mempool://(?P<network>[a-z0-9]+)/(?:address/(?P<address>[^/]+)|(?P<topic>[a-z0-9-]+))$")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTarget:
+    """What a resource URI points at."""
+
+    network: str
+    topic: str
+
+
+def topic_uri(network: str, topic: str) -> str:
+    """The URI of a topic's latest snapshot."""
+    return f"{SCHEME}://{network}/{topic}"
+
+
+def address_uri(network: str, address: str) -> str:
+    """The URI of an address's recent events."""
+    return f"{SCHEME}://{network}/address/{address}"
+
+
+def parse_uri(uri: str) -> ResourceTarget | None:
+    """The network and topic behind a resource URI, or None when it names nothing we serve."""
+    match = _URI.match(uri)
+    if match is None or match.group("network") not in NETWORKS:
+        return None
+    network = match.group("network")
+    if match.group("address") is not None:
+        try:
+            canonical = validate_address(match.group("address"), network)  # type: ignore[arg-type]
+        except InvalidAddress:
+            return None
+        return ResourceTarget(network, address_topic(canonical.text))
+    topic = match.group("topic")
+    return ResourceTarget(network, topic) if topic in STREAM_TOPICS else None
+
+
+async def _latest_json(gateway: Gateway, network: str, topic: str) -> str:
+    try:
+        event = await gateway.backend.latest(network, topic)
+    except BusError:
+        raise ResourceError("the event bus is unreachable right now; retry in a few seconds") from None
+    if event is None:
+        raise ResourceError(f"no {topic} data for {network} yet; the feed may still be starting")
+    return event.raw
+
+
+def _snapshot_reader(gateway: Gateway, network: str, topic: str) -> Callable[[], Awaitable[str]]:
+    async def read() -> str:
+        return await _latest_json(gateway, network, topic)
+
+    return read
+
+
+def register(mcp: FastMCP, gateway: Gateway) -> None:
+    """Add the snapshot resources and templates to ``mcp``."""
+    default = gateway.settings.network
+    for topic in STREAM_TOPICS:
+        mcp.resource(
+            topic_uri(default, topic),
+            name=f"{topic}-latest",
+            description=f"Latest {topic} event (JSON envelope) on {default}.",
+            mime_type="application/json",
+        )(_snapshot_reader(gateway, default, topic))
+
+    @mcp.resource(
+        "mempool://{network}/{topic}",
+        name="topic-latest",
+        description="Latest event (JSON envelope) of a topic: blocks, mempool-blocks, stats or live-2h-chart.",
+        mime_type="application/json",
+    )
+    async def read_topic(network: str, topic: str) -> str:
+        target = parse_uri(topic_uri(network, topic))
+        if target is None:
+            raise ResourceError(f"unknown network or topic; topics are {', '.join(STREAM_TOPICS)}")
+        return await _latest_json(gateway, target.network, target.topic)
+
+    @mcp.resource(
+        "mempool://{network}/address/{address}",
+        name="address-recent",
+        description="Recent events (JSON array of envelopes, oldest first) of an address watched recently.",
+        mime_type="application/json",
+    )
+    async def read_address(network: str, address: str) -> str:
+        target = parse_uri(address_uri(network, address))
+        if target is None:
+            raise ResourceError("invalid network or address")
+        try:
+            events = await gateway.backend.recent(target.network, target.topic, ADDRESS_RECENT_EVENTS)
+        except BusError:
+            raise ResourceError("the event bus is unreachable right now; retry in a few seconds") from None
+        return "[" + ",".join(event.raw for event in events) + "]"
+

@@ -1,0 +1,82 @@
+"""Building the FastMCP server (``mempool-ws``) of a gateway: tools, resources, listen, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import mcp_types
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+
+from mcp_gateway import listen, resources
+from mcp_gateway.gateway import Gateway
+from mcp_gateway.tools import address, alert, health, streams
+
+SERVER_NAME = "mempool-ws"
+INSTRUCTIONS = (
+    "Real-time Bitcoin data from mempool.space. Stream tools (stream_blocks, stream_mempool_blocks, "
+    "stream_stats, stream_live2h, track_address) wait for new events and return them with a cursor; "
+    "call again with that cursor to continue without missing events. Use want=false for an instant "
+    "snapshot (e.g. current fees: stream_stats with want=false). alert_when waits for a threshold. "
+    "health explains any outage. Fee rates are sat/vB, amounts sats, sizes vB."
+)
+
+
+class ToolMetrics(Middleware):
+    """Counts tool calls by tool and outcome, and times them."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._metrics = gateway.metrics
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, Any],
+    ) -> Any:
+        name = context.message.name
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await call_next(context)
+            outcome = "ok"
+            return result
+        except ToolError:
+            outcome = "tool_error"
+            raise
+        except BaseException as exc:
+            outcome = "cancelled" if isinstance(exc, Exception) is False else "error"
+            raise
+        finally:
+            self._metrics.tool_calls.labels(name, outcome).inc()
+            self._metrics.tool_duration.labels(name).observe(time.perf_counter() - started)
+
+
+def build_server(gateway: Gateway) -> FastMCP:
+    """The MCP server of ``gateway``; its lifespan starts and stops the gateway runtime."""
+
+    @asynccontextmanager
+    async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        await gateway.start()
+        try:
+            yield {"gateway": gateway}
+        finally:
+            await gateway.stop()
+
+    mcp: FastMCP = FastMCP(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        mask_error_details=True,
+        middleware=[ToolMetrics(gateway)],
+    )
+    streams.register(mcp, gateway)
+    address.register(mcp, gateway)
+    alert.register(mcp, gateway)
+    health.register(mcp, gateway)
+    resources.register(mcp, gateway)
+    listen.register(mcp, gateway)
+    return mcp
