@@ -165,6 +165,15 @@ def segwit_encode(hrp: str, witness_version: int, program: bytes) -> str:
     return bech32_encode(hrp, [witness_version, *converted], variant)
 
 
+def segwit_decode(text: str) -> tuple[str, int, bytes]:
+    """Decode a SegWit address into ``(hrp, witness version, witness program)``; raise on any defect."""
+    hrp, data, _ = bech32_decode(text)
+    program = _convert_bits(data[1:], 5, 8, pad=False) if data else None
+    if not data or program is None:
+        raise InvalidAddress("has no valid witness program")
+    return hrp, data[0], bytes(program)
+
+
 def _segwit_kind(witness_version: int, program_length: int) -> str:
     if witness_version == 0:
         return "p2wpkh" if program_length == 20 else "p2wsh"

@@ -1,0 +1,79 @@
+"""A whole deployment on loopback for end-to-end tests: simulator, Redis, ingestor and gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from shared.settings import SimSettings
+from simulator import Simulator
+from tests.support.processes import ServiceProcess
+from tests.support.redis_server import free_port
+
+FAST_INGEST_ENV = {
+    "MEMPOOL_WS_BACKOFF_INITIAL_S": "0.1",
+    "MEMPOOL_WS_BACKOFF_MAX_S": "1",
+    "MEMPOOL_WS_LEASE_POLL_INTERVAL_S": "0.1",
+    "MEMPOOL_WS_STATUS_INTERVAL_S": "0.3",
+}
+
+
+@dataclass
+class Stack:
+    """URLs and processes of a running deployment."""
+
+    redis_url: str
+    prefix: str
+    sim: Simulator
+    gateways: list[str] = field(default_factory=list)
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def mcp_url(self, index: int = 0) -> str:
+        """The MCP endpoint of gateway ``index``."""
+        return f"{self.gateways[index]}/mcp"
+
+
+async def wait_ready(url: str, timeout: float = 20.0) -> None:
+    """Wait until GET ``url`` answers 200."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout} s")
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    redis_url: str, prefix: str, *, gateways: int = 1, gateway_env: dict[str, str] | None = None
+) -> AsyncIterator[Stack]:
+    """Start the simulator (in this process), one ingestor and ``gateways`` gateway processes."""
+    async with Simulator(SimSettings(port=0, speed=1200, tick_s=0.1, seed=11)) as sim:
+        stack = Stack(redis_url=redis_url, prefix=prefix, sim=sim)
+        common = ["--redis-url", redis_url, "--key-prefix", prefix]
+        metrics_port = free_port()
+        ingest = ServiceProcess(
+            ["ingest", "--upstream-url", sim.ws_url, "--metrics-port", str(metrics_port), *common],
+            env={**FAST_INGEST_ENV, "MEMPOOL_WS_UPSTREAM_REST_URL": f"{sim.http_url}/api"},
+        ).start()
+        stack.processes.append(ingest)
+        try:
+            for _ in range(gateways):
+                port = free_port()
+                process = ServiceProcess(["gateway", "--port", str(port), *common], env=gateway_env).start()
+                stack.processes.append(process)
+                stack.gateways.append(f"http://127.0.0.1:{port}")
+            await wait_ready(f"http://127.0.0.1:{metrics_port}/readyz")
+            for url in stack.gateways:
+                await wait_ready(f"{url}/readyz")
+            yield stack
+        finally:
+            for process in stack.processes:
+                await asyncio.to_thread(process.stop)
