@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -107,7 +108,5 @@ async def write_status(
         except BusUnavailable as exc:
             log.warning("cannot write the ingestor status: %s", exc)
         changed.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), settings.status_interval_s)
-        except TimeoutError:
-            pass

@@ -69,15 +69,9 @@ class IngestorMetrics:
         self.backfilled_blocks = Counter(
             "ingestor_backfilled_blocks_total", "Blocks recovered after an outage.", ["source"], registry=r
         )
-        self.tracked_addresses = Gauge(
-            "ingestor_tracked_addresses", "Addresses tracked upstream now.", registry=r
-        )
-        self.address_capacity = Gauge(
-            "ingestor_address_capacity", "Most addresses the pool can track now.", registry=r
-        )
-        self.rejected_addresses = Gauge(
-            "ingestor_rejected_addresses", "Leased addresses beyond capacity.", registry=r
-        )
+        self.tracked_addresses = Gauge("ingestor_tracked_addresses", "Addresses tracked upstream now.", registry=r)
+        self.address_capacity = Gauge("ingestor_address_capacity", "Most addresses the pool can track now.", registry=r)
+        self.rejected_addresses = Gauge("ingestor_rejected_addresses", "Leased addresses beyond capacity.", registry=r)
         self.leader = Gauge("ingestor_leader", "1 while this replica holds the leader lease.", registry=r)
         self.bus_up = Gauge("ingestor_bus_up", "1 while the event bus answers.", registry=r)
 

@@ -166,9 +166,7 @@ class Gateway:
             reasons.append("ingestor disconnected from the mempool upstream")
         if age is None or age > self.settings.stale_after_s:
             reasons.append(f"no upstream data for {age:.0f} s" if age is not None else "no upstream data yet")
-        return UpstreamState(
-            "degraded" if reasons else "ok", tuple(reasons), status.upstream_connected, age, status
-        )
+        return UpstreamState("degraded" if reasons else "ok", tuple(reasons), status.upstream_connected, age, status)
 
     async def require_fresh(self, network: str) -> UpstreamState:
         """The upstream state, or :class:`MCPUpstreamError` when it is not usable."""

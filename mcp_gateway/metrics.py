@@ -37,9 +37,7 @@ class GatewayMetrics:
         self.busy_rejections = Counter(
             "gateway_busy_rejections_total", "Calls refused because a limit was reached.", ["limit"], registry=r
         )
-        self.listen_streams = Gauge(
-            "gateway_listen_streams", "Open subscriptions/listen streams.", registry=r
-        )
+        self.listen_streams = Gauge("gateway_listen_streams", "Open subscriptions/listen streams.", registry=r)
         self.tracked_addresses = Gauge(
             "gateway_tracked_addresses", "Addresses this process holds leases on.", registry=r
         )

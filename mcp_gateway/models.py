@@ -54,9 +54,7 @@ class FeeChartEnvelope(_Envelope):
 class AddressEnvelope(_Envelope):
     """Transactions of a tracked address, or a gap notice after an upstream outage."""
 
-    data: Annotated[
-        Annotated[AddressActivity, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)
-    ]
+    data: Annotated[Annotated[AddressActivity, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
 
 
 EnvelopeT = TypeVar("EnvelopeT", bound=_Envelope)
@@ -79,9 +77,7 @@ class StreamResult(BaseModel, Generic[EnvelopeT]):
     network: str = Field(description="Bitcoin network.")
     topic: str = Field(description="Topic streamed.")
     events: list[EnvelopeT] = Field(description="Events in order, oldest first.")
-    cursor: str = Field(
-        description="Pass back as 'cursor' to resume right after the last event seen (on any gateway)."
-    )
+    cursor: str = Field(description="Pass back as 'cursor' to resume right after the last event seen (on any gateway).")
     gap: bool = Field(
         description="True when events between your cursor and these were lost (the cursor was too old or "
         "from before a restart); re-read the latest snapshot with want=false."

@@ -113,4 +113,3 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         except BusError:
             raise ResourceError("the event bus is unreachable right now; retry in a few seconds") from None
         return "[" + ",".join(event.raw for event in events) + "]"
-

@@ -49,7 +49,7 @@ class Publication:
     def envelope_parts(self) -> tuple[str, str]:
         """The envelope JSON split around the id, so the bus can insert the id without re-encoding."""
         head = f'{{"v":{ENVELOPE_VERSION},"id":"'
-        data = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = json.dumps(self.data, separators=(",", ":"), allow_nan=False)
         tail = (
             f'","network":{json.dumps(self.network)},"topic":{json.dumps(self.topic)},'
             f'"ts_ms":{int(self.ts_ms)},"data":{data}}}'

@@ -122,9 +122,7 @@ class IngestorSettings(BusSettings):
         le=100,
         description="Messages sent per upstream socket per rate window (the upstream closes at 100/10 s).",
     )
-    rate_window_s: float = Field(
-        default=10.0, gt=0, description="Length of the upstream rate window, seconds."
-    )
+    rate_window_s: float = Field(default=10.0, gt=0, description="Length of the upstream rate window, seconds.")
     ping_after_silence_s: float = Field(
         default=25.0, gt=0, description="Send a JSON ping after this many seconds without upstream frames."
     )
@@ -155,9 +153,7 @@ class IngestorSettings(BusSettings):
     leader_ttl_s: float = Field(default=10.0, gt=0, description="Leader lease lifetime, seconds.")
     leader_renew_s: float = Field(default=3.0, gt=0, description="Leader lease renewal interval, seconds.")
     status_interval_s: float = Field(default=2.0, gt=0, description="How often the status key is written.")
-    stale_after_s: float = Field(
-        default=90.0, gt=0, description="Data older than this makes /readyz fail, seconds."
-    )
+    stale_after_s: float = Field(default=90.0, gt=0, description="Data older than this makes /readyz fail, seconds.")
     shutdown_timeout_s: float = Field(default=10.0, gt=0, description="Grace period on SIGTERM, seconds.")
     check: bool = Field(default=False, description="Probe a running ingestor and exit 0 (healthy) or 1.")
 
@@ -177,9 +173,7 @@ class GatewaySettings(BusSettings):
 
     host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server.")
-    default_timeout_s: float = Field(
-        default=30.0, gt=0, description="Stream wait when the caller gives none."
-    )
+    default_timeout_s: float = Field(default=30.0, gt=0, description="Stream wait when the caller gives none.")
     max_timeout_s: float = Field(default=300.0, gt=0, description="Longest wait one stream call may ask for.")
     default_max_events: int = Field(default=10, ge=1, description="Events per stream call when not given.")
     max_events_limit: int = Field(default=500, ge=1, description="Most events one stream call may ask for.")
@@ -240,9 +234,7 @@ class SimSettings(_Base):
     host: str = Field(default="127.0.0.1", description="Bind address.")
     port: int = Field(default=8999, ge=0, le=65535, description="Port (0 picks a free one).")
     network: Network = Field(default="mainnet", description="Network whose addresses and heights it mimics.")
-    speed: float = Field(
-        default=1.0, gt=0, le=100_000, description="Time multiplier: blocks every 600 s / speed."
-    )
+    speed: float = Field(default=1.0, gt=0, le=100_000, description="Time multiplier: blocks every 600 s / speed.")
     seed: int = Field(default=1, description="Seed of every random choice; same seed, same data.")
     address_limit: int = Field(
         default=10, ge=1, le=100_000, description="Addresses one socket may track with track-addresses."

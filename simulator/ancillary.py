@@ -28,9 +28,7 @@ def conversions(seed: int, index: int, now: float) -> dict[str, Any]:
     return prices
 
 
-def replacement_info(
-    txid: str, old: tuple[int, float], new: tuple[int, float], mined: bool
-) -> dict[str, Any]:
+def replacement_info(txid: str, old: tuple[int, float], new: tuple[int, float], mined: bool) -> dict[str, Any]:
     """One ReplacementInfo entry of ``rbfSummary``; ``old`` and ``new`` are ``(fee, vsize)``."""
     return {
         "txid": txid,

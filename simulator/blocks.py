@@ -109,9 +109,7 @@ def _block_rates(rng: random.Random, market: FeeMarket, pressure: float) -> list
     return sorted(samples[:keep])
 
 
-def _fee_extras(
-    rng: random.Random, market: FeeMarket, pressure: float, vsize: float, tx_count: int
-) -> dict[str, Any]:
+def _fee_extras(rng: random.Random, market: FeeMarket, pressure: float, vsize: float, tx_count: int) -> dict[str, Any]:
     rates = _block_rates(rng, market, pressure)
     avg_rate = sum(rates) / len(rates)
     total_fees = int(avg_rate * vsize)

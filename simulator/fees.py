@@ -18,9 +18,7 @@ def _round_up(value: float, step: float) -> float:
     return round(math.ceil(round(value / step, 6)) * step, 3)
 
 
-def _optimize(
-    block: dict[str, Any], next_block: dict[str, Any] | None, previous: float | None, floor: float
-) -> float:
+def _optimize(block: dict[str, Any], next_block: dict[str, Any] | None, previous: float | None, floor: float) -> float:
     median = float(block["medianFee"])
     use_fee = (median + previous) / 2 if previous is not None else median
     vsize = float(block["blockVSize"])
@@ -31,9 +29,7 @@ def _optimize(
     return use_fee
 
 
-def _medians(
-    blocks: Sequence[dict[str, Any]], floor: float, rounder: Callable[[float], float]
-) -> list[float]:
+def _medians(blocks: Sequence[dict[str, Any]], floor: float, rounder: Callable[[float], float]) -> list[float]:
     medians: list[float] = []
     previous: float | None = None
     for index in range(3):
@@ -46,9 +42,7 @@ def _medians(
     return medians
 
 
-def _ordered(
-    fastest: float, half_hour: float, hour: float, economy: float, minimum: float
-) -> dict[str, float]:
+def _ordered(fastest: float, half_hour: float, hour: float, economy: float, minimum: float) -> dict[str, float]:
     hour = max(hour, economy)
     half_hour = max(half_hour, hour)
     fastest = max(fastest, half_hour)

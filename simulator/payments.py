@@ -121,6 +121,5 @@ class Payments:
         for live in mined:
             del self._live[live.item.tx["txid"]]
         return [
-            AddressTx(confirmed(live.item.tx, height, block_hash, block_time), live.item.addresses)
-            for live in mined
+            AddressTx(confirmed(live.item.tx, height, block_hash, block_time), live.item.addresses) for live in mined
         ]

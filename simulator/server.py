@@ -69,9 +69,7 @@ class Simulator:
 
     @property
     def _url_host(self) -> str:
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(
-            self.settings.host, self.settings.host
-        )
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.settings.host, self.settings.host)
         return f"[{host}]" if ":" in host else host
 
     @property

@@ -40,9 +40,7 @@ def _segwit_script(version: int, program: bytes, address: str) -> Script:
     opcode = "OP_0" if version == 0 else f"OP_PUSHNUM_{version}"
     kinds = {(0, 20): "v0_p2wpkh", (0, 32): "v0_p2wsh", (1, 32): "v1_p2tr"}
     script_hex = f"{(0x50 + version if version else 0):02x}{len(program):02x}{program.hex()}"
-    return Script(
-        script_hex, f"{opcode} {_push(program)}", kinds.get((version, len(program)), "unknown"), address
-    )
+    return Script(script_hex, f"{opcode} {_push(program)}", kinds.get((version, len(program)), "unknown"), address)
 
 
 def script_for(address: str, network: Network) -> Script:

@@ -14,9 +14,7 @@ class Assignment:
     rejected: list[str]
 
 
-def assign(
-    current: Sequence[Sequence[str]], desired: set[str], per_socket: int, max_sockets: int
-) -> Assignment:
+def assign(current: Sequence[Sequence[str]], desired: set[str], per_socket: int, max_sockets: int) -> Assignment:
     """Place ``desired`` on sockets holding at most ``per_socket`` each, using at most ``max_sockets``.
 
     Addresses already placed stay where they are (so a change re-sends as few lists as possible);
@@ -32,10 +30,10 @@ def assign(
         overflow += kept[per_socket:]
         lists.append(kept[:per_socket])
     pending = overflow + sorted(desired - placed)
-    for addresses in lists:
-        room = per_socket - len(addresses)
+    for placed_list in lists:
+        room = per_socket - len(placed_list)
         if room > 0 and pending:
-            addresses += pending[:room]
+            placed_list.extend(pending[:room])
             pending = pending[room:]
     while pending and len(lists) < max_sockets:
         lists.append(pending[:per_socket])

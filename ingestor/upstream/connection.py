@@ -229,8 +229,6 @@ class UpstreamConnection:
                 self._dead_reason = f"silent for {silent:.0f} s: treated as dead"
                 ws.transport.abort()
                 return
-            if silent >= self.limits.ping_after_silence_s and (
-                pinged_at is None or pinged_at < self._last_frame
-            ):
+            if silent >= self.limits.ping_after_silence_s and (pinged_at is None or pinged_at < self._last_frame):
                 pinged_at = time.monotonic()
                 await self.send({"action": "ping"})

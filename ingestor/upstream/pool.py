@@ -58,9 +58,7 @@ class _SlotHandler:
         self._pool, self._slot = pool, slot
 
     async def on_connected(self, connection: UpstreamConnection) -> None:
-        await self._pool.sink.on_socket_up(
-            self._slot.name, list(self._slot.addresses), connection.sessions > 1
-        )
+        await self._pool.sink.on_socket_up(self._slot.name, list(self._slot.addresses), connection.sessions > 1)
         await self._pool.push_list(self._slot)
 
     async def on_frame(self, connection: UpstreamConnection, raw: str | bytes, received_ms: int) -> None:
@@ -224,8 +222,6 @@ class UpstreamPool:
         while slot.dirty and slot.connection is not None:
             slot.dirty = False
             slot.acked = False
-            sent = await slot.connection.send(
-                lambda: {"action": "ping", "track-addresses": list(slot.addresses)}
-            )
+            sent = await slot.connection.send(lambda: {"action": "ping", "track-addresses": list(slot.addresses)})
             if not sent:
                 return

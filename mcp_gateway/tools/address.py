@@ -66,9 +66,7 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, address: str
     status = state.ingestor
     if status is None:
         return
-    if address in status.rejected_addresses or (
-        address not in leased and len(leased) >= status.address_capacity
-    ):
+    if address in status.rejected_addresses or (address not in leased and len(leased) >= status.address_capacity):
         gateway.metrics.busy_rejections.labels("addresses").inc()
         raise BusyError(
             f"address tracking is at capacity ({status.address_capacity} addresses on {request.network}); "

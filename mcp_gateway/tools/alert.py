@@ -106,6 +106,7 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         watch = METRICS[metric]
         threshold = above if above is not None else below
         assert threshold is not None
+
         def holds(value: float) -> bool:
             return value > threshold if above is not None else value < threshold
 

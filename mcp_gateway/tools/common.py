@@ -106,9 +106,7 @@ def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> Any:
     return push
 
 
-async def pull(
-    gateway: Gateway, request: StreamRequest, topic: str, model: type[EnvelopeT]
-) -> StreamResult[EnvelopeT]:
+async def pull(gateway: Gateway, request: StreamRequest, topic: str, model: type[EnvelopeT]) -> StreamResult[EnvelopeT]:
     """The latest events of ``topic`` at once (``want=false``)."""
     with bus_errors():
         state = await gateway.require_fresh(request.network)

@@ -146,9 +146,7 @@ def bech32_decode(text: str) -> tuple[str, list[int], Bech32Variant]:
     for char in payload:
         index = _BECH32_INDEX.get(char)
         if index is None:
-            raise InvalidAddress(
-                f"character {char!r} is not in the bech32 alphabet (no 1, b, i or o after '1')"
-            )
+            raise InvalidAddress(f"character {char!r} is not in the bech32 alphabet (no 1, b, i or o after '1')")
         data.append(index)
     polymod = _polymod(_hrp_expand(hrp) + data)
     for variant in Bech32Variant:
@@ -215,9 +213,7 @@ def _validate_base58(text: str, params: NetworkParams, network: Network) -> Addr
         return Address(text=text, kind="p2pkh")
     if version == params.p2sh_version:
         return Address(text=text, kind="p2sh")
-    owners = [
-        name for name, other in NETWORK_PARAMS.items() if version in (other.p2pkh_version, other.p2sh_version)
-    ]
+    owners = [name for name, other in NETWORK_PARAMS.items() if version in (other.p2pkh_version, other.p2sh_version)]
     if owners:
         raise InvalidAddress(f"is a {'/'.join(owners)} address, but the network is {network}")
     raise InvalidAddress(f"has version byte {version}, which no Bitcoin network uses")
@@ -237,8 +233,6 @@ def validate_address(text: str, network: Network) -> Address:
         raise InvalidAddress("contains non-ASCII characters")
     params = NETWORK_PARAMS[network]
     lowered = text.lower()
-    if "1" in lowered and lowered[: lowered.rfind("1")] in {p.hrp for p in NETWORK_PARAMS.values()} | {
-        "bcrt"
-    }:
+    if "1" in lowered and lowered[: lowered.rfind("1")] in {p.hrp for p in NETWORK_PARAMS.values()} | {"bcrt"}:
         return _validate_segwit(text, params, network)
     return _validate_base58(text, params, network)

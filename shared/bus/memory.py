@@ -80,10 +80,7 @@ class MemoryBackend(Backend):
             raise BusError("the embedded bus is closed")
 
     async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
-        if (
-            fence is not None
-            and self._current_leader(publications[0].network if publications else "") != fence
-        ):
+        if fence is not None and self._current_leader(publications[0].network if publications else "") != fence:
             raise BusError("fenced: this process no longer holds leadership")
         return [self._publish_one(publication) for publication in publications]
 

@@ -74,9 +74,7 @@ class RedisBackend(Backend):
             **common,
         )
         self._client = aioredis.Redis(connection_pool=command_pool)
-        self._pubsub_client = aioredis.Redis.from_url(
-            url, max_connections=1, retry=Retry(NoBackoff(), 0), **common
-        )
+        self._pubsub_client = aioredis.Redis.from_url(url, max_connections=1, retry=Retry(NoBackoff(), 0), **common)
         self._publish_script = self._client.register_script(_lua.PUBLISH)
         self._history_script = self._client.register_script(_lua.HISTORY)
         self._hold_script = self._client.register_script(_lua.HOLD_LEADERSHIP)
@@ -110,9 +108,7 @@ class RedisBackend(Backend):
                 raise BusError("fenced: this process no longer holds leadership") from exc
             raise BusError(f"{what}: Redis answered with an error: {exc}") from exc
         except (RedisError, OSError) as exc:
-            raise BusUnavailable(
-                f"{what}: Redis at {self.safe_url} is unreachable ({type(exc).__name__})"
-            ) from exc
+            raise BusUnavailable(f"{what}: Redis at {self.safe_url} is unreachable ({type(exc).__name__})") from exc
 
     async def connect(self) -> None:
         self._closed = False
@@ -322,9 +318,7 @@ class RedisBackend(Backend):
 
     async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
         with self._translated("hold leadership"):
-            held = await self._hold_script(
-                keys=[self.names(network).leader], args=[holder, int(ttl_s * 1000)]
-            )
+            held = await self._hold_script(keys=[self.names(network).leader], args=[holder, int(ttl_s * 1000)])
         return bool(held)
 
     async def release_leadership(self, network: str, holder: str) -> None:
@@ -338,9 +332,7 @@ class RedisBackend(Backend):
 
     async def write_status(self, status: IngestorStatus, ttl_s: float) -> None:
         with self._translated("write status"):
-            await self._client.set(
-                self.names(status.network).status, status.model_dump_json(), px=int(ttl_s * 1000)
-            )
+            await self._client.set(self.names(status.network).status, status.model_dump_json(), px=int(ttl_s * 1000))
 
     async def read_status(self, network: str) -> IngestorStatus | None:
         with self._translated("read status"):

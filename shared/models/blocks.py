@@ -29,7 +29,7 @@ class Block(Payload):
     size_bytes: int = Field(description="Serialized size, bytes.")
     weight_wu: int = Field(description="Block weight, weight units.")
     vsize_vb: float = Field(description="Virtual size (weight / 4), vbytes.")
-    difficulty: float = Field(description="Difficulty of the block's target.")
+    difficulty: float | None = Field(default=None, description="Difficulty of the block's target.")
     version: int | None = Field(default=None, description="Header version field.")
     bits: int | None = Field(default=None, description="Compact target (nBits).")
     nonce: int | None = Field(default=None, description="Header nonce.")
@@ -44,12 +44,8 @@ class Block(Payload):
     )
     avg_fee_sats: float | None = Field(default=None, description="Average fee per transaction, satoshis.")
     avg_fee_rate: float | None = Field(default=None, description="Average fee rate, sat/vB.")
-    match_rate: float | None = Field(
-        default=None, description="Share of the projected block that was mined, percent."
-    )
-    expected_fees_sats: int | None = Field(
-        default=None, description="Fees the projected block held, satoshis."
-    )
+    match_rate: float | None = Field(default=None, description="Share of the projected block that was mined, percent.")
+    expected_fees_sats: int | None = Field(default=None, description="Fees the projected block held, satoshis.")
     source: Literal["live", "snapshot", "backfill"] = Field(
         default="live",
         description="How the ingestor learned of it: a live new-block frame, a blocks snapshot at "

@@ -20,9 +20,7 @@ class FeeChartPoint(Payload):
     tx_count: int = Field(description="Mempool transactions with a non-zero fee rate.")
     vbytes_per_second: float = Field(description="Mempool inflow, vbytes per second.")
     total_fee_sats: int | None = Field(default=None, description="Sum of mempool fees, satoshis.")
-    mempool_byte_weight: int | None = Field(
-        default=None, description="4 x sum of virtual sizes, weight units."
-    )
+    mempool_byte_weight: int | None = Field(default=None, description="4 x sum of virtual sizes, weight units.")
     min_fee_rate: float | None = Field(default=None, description="Mempool minimum fee rate, sat/vB.")
     vsize_by_fee_band: list[int] = Field(
         description="Virtual size per fee band, vbytes; band lower bounds are fee_band_floors."

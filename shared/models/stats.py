@@ -13,9 +13,7 @@ class MempoolInfo(Payload):
     loaded: bool | None = Field(default=None, description="Whether the node finished loading its mempool.")
     tx_count: int = Field(description="Transactions in the mempool.")
     vsize_vb: int = Field(description="Sum of transaction virtual sizes, vbytes (1 MB = 1,000,000 vB).")
-    memory_usage_bytes: int | None = Field(
-        default=None, description="Node memory used by the mempool, bytes."
-    )
+    memory_usage_bytes: int | None = Field(default=None, description="Node memory used by the mempool, bytes.")
     total_fee_btc: float | None = Field(default=None, description="Sum of fees, BTC.")
     max_mempool_bytes: int | None = Field(default=None, description="Node mempool memory limit, bytes.")
     min_fee_rate: float | None = Field(
@@ -39,15 +37,11 @@ class DifficultyAdjustment(Payload):
 
     progress_percent: float = Field(description="Share of the 2016-block epoch done, percent.")
     difficulty_change_percent: float = Field(description="Estimated difficulty change, percent.")
-    estimated_retarget_unix_ms: int | None = Field(
-        default=None, description="Estimated retarget time, Unix ms."
-    )
+    estimated_retarget_unix_ms: int | None = Field(default=None, description="Estimated retarget time, Unix ms.")
     remaining_blocks: int = Field(description="Blocks left in the epoch.")
     remaining_time_ms: int | None = Field(default=None, description="Estimated time left, milliseconds.")
     previous_retarget_percent: float | None = Field(default=None, description="Last adjustment, percent.")
-    previous_retarget_unix_s: int | None = Field(
-        default=None, description="Time of the last retarget, Unix s."
-    )
+    previous_retarget_unix_s: int | None = Field(default=None, description="Time of the last retarget, Unix s.")
     next_retarget_height: int = Field(description="Height at which difficulty next changes.")
     time_avg_ms: float | None = Field(default=None, description="Average block interval this epoch, ms.")
     adjusted_time_avg_ms: float | None = Field(default=None, description="Adjusted average interval, ms.")

@@ -19,7 +19,5 @@ class IngestorStatus(Payload):
     rejected_addresses: list[str] = Field(
         default_factory=list, description="Leased addresses that could not be tracked (capacity)."
     )
-    last_frame_ms: int | None = Field(
-        default=None, description="When the last upstream frame arrived, Unix ms."
-    )
+    last_frame_ms: int | None = Field(default=None, description="When the last upstream frame arrived, Unix ms.")
     updated_ms: int = Field(description="When this record was written, Unix ms.")

@@ -220,9 +220,7 @@ async def test_ids_stay_unique_across_two_publishers(make_backend: BackendFactor
     first, second = make_backend(Retention()), make_backend(Retention())
     await first.connect()
     await second.connect()
-    batches = await asyncio.gather(
-        *[(first if n % 2 else second).publish([pub("stats", n)]) for n in range(40)]
-    )
+    batches = await asyncio.gather(*[(first if n % 2 else second).publish([pub("stats", n)]) for n in range(40)])
     ids = [event.seq for batch in batches for event in batch]
     assert len(set(ids)) == 40
     page = await first.history("mainnet", "stats", after=0, limit=100)

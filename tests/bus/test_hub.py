@@ -136,8 +136,11 @@ async def test_redis_native_consumers_read_plain_envelopes(
             "ts_ms": 9,
             "data": {"n": 9},
         }
-        assert json.loads(await raw.get(f"{key_prefix}:mainnet:stats:latest")) == envelope
-        entries = await raw.xrange(f"{key_prefix}:mainnet:stats:history", f"({int(event.id) - 1}-0", "+")
+        latest = await raw.get(f"{key_prefix}:mainnet:stats:latest")
+        assert latest is not None and json.loads(latest) == envelope
+        entries: list[tuple[str, dict[str, str]]] = await raw.xrange(  # type: ignore[assignment]
+            f"{key_prefix}:mainnet:stats:history", f"({int(event.id) - 1}-0", "+"
+        )
         assert entries[0][0] == f"{event.id}-0" and json.loads(entries[0][1]["e"]) == envelope
     finally:
         await pubsub.aclose()

@@ -41,9 +41,7 @@ class FakeFeed:
         )
 
     async def publish(self, topic: str, data: dict[str, Any]) -> Event:
-        [event] = await self.backend.publish(
-            [Publication(self.network, topic, data, int(time.time() * 1000))]
-        )
+        [event] = await self.backend.publish([Publication(self.network, topic, data, int(time.time() * 1000))])
         return event
 
     async def stats(self, fastest: float, vsize_vb: int = 50_000_000) -> Event:
@@ -52,8 +50,13 @@ class FakeFeed:
             {
                 "mempool": {"tx_count": 40_000, "vsize_vb": vsize_vb},
                 "vbytes_per_second": 1500.0,
-                "fees": {"fastest": fastest, "half_hour": fastest / 2, "hour": 1.0, "economy": 0.5,
-                         "minimum": 0.1},  # fmt: skip
+                "fees": {
+                    "fastest": fastest,
+                    "half_hour": fastest / 2,
+                    "hour": 1.0,
+                    "economy": 0.5,
+                    "minimum": 0.1,
+                },
                 "updated": ["mempool", "fees"],
             },
         )

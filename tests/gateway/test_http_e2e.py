@@ -98,7 +98,9 @@ async def test_a_cursor_from_one_pod_resumes_on_the_other_without_loss_or_repeat
         assert backends_used == set(stack.gateways), "calls alternated between the two gateway processes"
         redis = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
         try:
-            entries = await redis.xrange(f"{stack.prefix}:mainnet:stats:history", f"{ids[0]}-0", f"{ids[-1]}-0")
+            entries: list[tuple[str, dict[str, str]]] = await redis.xrange(  # type: ignore[assignment]
+                f"{stack.prefix}:mainnet:stats:history", f"{ids[0]}-0", f"{ids[-1]}-0"
+            )
         finally:
             await redis.aclose()
         assert ids == [int(entry_id.split("-")[0]) for entry_id, _ in entries], "every event exactly once"
@@ -152,7 +154,8 @@ async def test_killing_a_client_frees_its_subscription_and_lease_within_a_second
         return int(count)
 
     async def leased() -> bool:
-        return any(member.startswith(address) for member in await redis.zrange(leases, 0, -1))
+        members: list[str] = await redis.zrange(leases, 0, -1)  # type: ignore[assignment]
+        return any(member.startswith(address) for member in members)
 
     try:
         async with asyncio.timeout(20):
@@ -186,4 +189,3 @@ async def test_the_stdio_transport_works_from_a_spawned_process() -> None:
         assert blocks["events"][0]["data"]["height"] > 0
         health = structured(await client.call_tool("health", {}))
         assert health["bus_kind"] == "embedded" and health["status"] == "ok"
-

@@ -29,8 +29,9 @@ async def test_the_six_tools_of_the_design_plus_the_alert_are_listed_with_schema
         schema = tools[name].input_schema
         assert list(schema["properties"])[0] == "want" and schema["properties"]["want"]["default"] is True
         assert schema["properties"]["max_events"]["anyOf"][0]["maximum"] == 500
-        assert tools[name].output_schema is not None and "cursor" in tools[name].output_schema["properties"]
-        assert tools[name].annotations is not None and tools[name].annotations.read_only_hint
+        output_schema, annotations = tools[name].output_schema, tools[name].annotations
+        assert output_schema is not None and "cursor" in output_schema["properties"]
+        assert annotations is not None and annotations.read_only_hint
         assert "cursor" in (tools[name].description or "")
     assert list(tools["track_address"].input_schema["properties"])[0] == "address"
     assert tools["health"].output_schema is not None
@@ -68,9 +69,7 @@ async def test_blocks_arrive_as_progress_notifications_before_the_call_returns(
         await feed.block(900_002)
 
     miner = asyncio.create_task(mine())
-    result = await client.call_tool(
-        "stream_blocks", {"max_events": 2, "timeout_s": 5}, progress_handler=on_progress
-    )
+    result = await client.call_tool("stream_blocks", {"max_events": 2, "timeout_s": 5}, progress_handler=on_progress)
     returned = time.monotonic()
     await miner
     body = result.structured_content
@@ -190,9 +189,7 @@ async def test_health_reports_ok_then_degraded_then_down(
     assert down is not None and down["status"] == "down" and "no ingestor" in down["reasons"][0]
 
 
-async def test_streams_beyond_the_process_limit_get_a_clear_busy_error(
-    make_gateway: Any, feed: FakeFeed
-) -> None:
+async def test_streams_beyond_the_process_limit_get_a_clear_busy_error(make_gateway: Any, feed: FakeFeed) -> None:
     await feed.status()
     gateway, mcp = make_gateway(max_concurrent_streams=2)
     async with Client(mcp) as client:

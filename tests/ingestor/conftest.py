@@ -77,10 +77,10 @@ async def running_ingestor(
         return service
 
     yield start
-    for service, task in started:
+    for service, _ in started:
         service.stop()
     for _, task in started:
         try:
             await asyncio.wait_for(task, 15)
-        except Exception:  # noqa: BLE001 - a failed service already failed its test
+        except Exception:
             task.cancel()

@@ -36,6 +36,16 @@ def address(n: int) -> str:
     return segwit_encode("bc", 0, n.to_bytes(20, "big"))
 
 
+async def all_deliver(probe: RedisBackend, addresses: list[str], timeout: float = 20) -> None:
+    """Wait until every address has at least one event on its channel."""
+
+    async def delivered() -> bool:
+        latest = [await probe.latest("mainnet", f"address:{each}") for each in addresses]
+        return all(latest)
+
+    await eventually(delivered, timeout, "activity on every address")
+
+
 async def block_heights(probe: RedisBackend) -> list[int]:
     events = await probe.recent("mainnet", "blocks", 500)
     return [event.data["height"] for event in events if "height" in event.data]
@@ -161,8 +171,7 @@ async def test_twenty_five_addresses_use_three_sockets_of_ten_and_all_deliver(
         return sorted(len(tracked) for tracked in lists) == [5, 10, 10]
 
     await eventually(spread, 10, "25 addresses on 3 sockets")
-    for each in addresses:
-        await eventually(lambda each=each: probe.latest("mainnet", f"address:{each}"), 20, f"activity of {each}")
+    await all_deliver(probe, addresses)
     assert service.pool is not None and service.pool.rejected == []
 
 
@@ -186,8 +195,7 @@ async def test_a_track_addresses_error_lowers_the_per_socket_limit(
 
             await eventually(adapted, 10, "the pool to adapt to 4 addresses per socket")
             assert service.pool is not None and service.pool.address_limit == 4
-            for each in addresses:
-                await eventually(lambda each=each: probe.latest("mainnet", f"address:{each}"), 20, each)
+            await all_deliver(probe, addresses)
         finally:
             service.stop()
             await asyncio.wait_for(task, 15)

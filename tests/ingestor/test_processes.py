@@ -74,7 +74,8 @@ def test_subscribers_keep_receiving_across_a_30_second_upstream_outage(
         first = stats_messages(pubsub, 5)
         assert first, "envelopes within 5 s of starting"
         processes[0].stop()
-        assert stats_messages(pubsub, 30) == [], "nothing is invented while the upstream is down"
+        stats_messages(pubsub, 1)
+        assert stats_messages(pubsub, 29) == [], "nothing is invented while the upstream is down"
         processes[0] = sim_process(sim_port, anchor)
         later = stats_messages(pubsub, 10)
         assert later, "envelopes again after the upstream came back, without restarting the ingestor"
@@ -108,7 +109,7 @@ def test_the_standby_takes_over_within_15_seconds_without_duplicate_ids(
         wait_until(lambda: int(client.get(f"{key_prefix}:mainnet:seq") or 0) > before + 5, 10, "new events")
         takeover_s = time.monotonic() - killed_at
         assert takeover_s < 15, f"takeover took {takeover_s:.1f} s"
-        entries = client.xrange(f"{key_prefix}:mainnet:stats:history")
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(f"{key_prefix}:mainnet:stats:history")  # type: ignore[assignment]
         ids = [int(json.loads(fields["e"])["id"]) for _, fields in entries]
         assert ids == sorted(set(ids)), "ids stay unique and increasing across the failover"
     finally:

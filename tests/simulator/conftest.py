@@ -65,9 +65,7 @@ class Client:
         assert isinstance(parsed, dict)
         return parsed
 
-    async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
-    ) -> dict[str, Any]:
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
         """The first frame (from now on) that satisfies ``predicate``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -125,9 +123,7 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     async with AsyncExitStack() as stack:
 
         async def factory(url: str) -> Client:
-            opener: AbstractAsyncContextManager[ClientConnection] = connect(
-                url, ping_interval=None, max_size=None
-            )
+            opener: AbstractAsyncContextManager[ClientConnection] = connect(url, ping_interval=None, max_size=None)
             return Client(await stack.enter_async_context(opener))
 
         yield factory

@@ -85,9 +85,7 @@ def test_blocks_have_every_field_of_the_recorded_ones() -> None:
     assert set(recorded) <= set(block)
     assert set(recorded["extras"]) - {"pool"} <= set(block["extras"])
     assert set(block["extras"]["pool"]) == {"id", "name", "slug", "minerNames"}
-    assert len(block["extras"]["feeRange"]) == 7 and block["extras"]["feeRange"] == sorted(
-        block["extras"]["feeRange"]
-    )
+    assert len(block["extras"]["feeRange"]) == 7 and block["extras"]["feeRange"] == sorted(block["extras"]["feeRange"])
     assert block["extras"]["reward"] == 312_500_000 + block["extras"]["totalFees"]
     assert 0.1 <= block["extras"]["medianFee"] < 100
 
@@ -220,9 +218,7 @@ def test_payments_are_seeded_by_address_and_sometimes_replaced() -> None:
 
 def test_a_replaced_payment_is_mined_only_after_its_replacement() -> None:
     fees = {"fastestFee": 3.0, "economyFee": 0.2}
-    index = next(
-        i for i in range(200) if any(kind == "removed" for _, kind, _ in run_payments(address(i), fees))
-    )
+    index = next(i for i in range(200) if any(kind == "removed" for _, kind, _ in run_payments(address(i), fees)))
     payments = Payments(5, "mainnet")
     payments.on_tracked(address(index), 0)
     tick, original = 0, None

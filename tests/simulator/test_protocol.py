@@ -227,9 +227,7 @@ def test_block_frame_carries_block_stats_blocks_and_addresses_but_no_transaction
     send(conn, {"action": "want", "data": ["blocks", "stats", "mempool-blocks"], "track-addresses": [PAID]})
     frame = json.loads(conn.render(block(tx("t1", PAID))) or "")
     assert list(frame) == [*BLOCK_FRAME_KEYS, "multi-address-transactions"]
-    assert frame["multi-address-transactions"] == {
-        PAID: {"mempool": [], "confirmed": [{"txid": "t1"}], "removed": []}
-    }
+    assert frame["multi-address-transactions"] == {PAID: {"mempool": [], "confirmed": [{"txid": "t1"}], "removed": []}}
 
 
 def test_multi_address_reports_removals_only_alongside_new_mempool_txs() -> None:

@@ -20,9 +20,7 @@ async def get(simulator: Simulator, path: str, **params: str) -> httpx.Response:
         return await http.get(path, params=params)
 
 
-async def test_init_data_is_byte_identical_to_the_init_frame(
-    quiet: Simulator, make_client: ClientFactory
-) -> None:
+async def test_init_data_is_byte_identical_to_the_init_frame(quiet: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(quiet.ws_url)
     await client.send({"action": "init"})
     frame = await client.recv_text()
@@ -70,9 +68,7 @@ async def test_unknown_paths_are_json_404(quiet: Simulator) -> None:
         assert "error" in response.json()
 
 
-async def test_mine_announces_a_block_at_the_next_height(
-    quiet: Simulator, make_client: ClientFactory
-) -> None:
+async def test_mine_announces_a_block_at_the_next_height(quiet: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(quiet.ws_url)
     await client.send({"action": "want", "data": ["blocks"]})
     await client.recv()
@@ -83,9 +79,7 @@ async def test_mine_announces_a_block_at_the_next_height(
     assert frame == {"block": mined}
 
 
-async def test_pay_delivers_a_transaction_at_the_next_tick(
-    fast: Simulator, make_client: ClientFactory
-) -> None:
+async def test_pay_delivers_a_transaction_at_the_next_tick(fast: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(fast.ws_url)
     await client.send({"track-address": PAID})
     txid = (await get(fast, "/_sim/pay", address=PAID, sats="12345")).json()["txid"]

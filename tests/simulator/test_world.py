@@ -46,9 +46,7 @@ def test_init_data_has_the_backend_keys_and_shapes() -> None:
     assert tuple(init) == INIT_KEYS
     assert set(init["mempoolInfo"]) == set(fixture_frame("mainnet_mempoolInfo.json")["mempoolInfo"])
     assert init["mempoolInfo"]["total_fee"] == round(made.mempool.fees / 1e8, 8)
-    assert [b["height"] for b in init["blocks"]] == list(
-        range(made.chain.tip_height - 7, made.chain.tip_height + 1)
-    )
+    assert [b["height"] for b in init["blocks"]] == list(range(made.chain.tip_height - 7, made.chain.tip_height + 1))
     stripped_keys = {"txid", "fee", "vsize", "value", "rate", "time"}
     assert len(init["transactions"]) == 6 and all(set(tx) == stripped_keys for tx in init["transactions"])
     assert len(init["rbfSummary"]) == 6 and set(init["conversions"]) >= {"time", "USD", "EUR", "JPY"}

@@ -30,9 +30,7 @@ def txids(txs: list[dict[str, Any]]) -> list[str]:
     return [tx["txid"] for tx in txs]
 
 
-async def test_single_address_sees_mempool_then_block_transactions(
-    fast: Simulator, make_client: ClientFactory
-) -> None:
+async def test_single_address_sees_mempool_then_block_transactions(fast: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(fast.ws_url)
     await client.send({"track-address": PAID.upper()})
     txid = fast.pay(PAID, 21_000)
@@ -51,20 +49,12 @@ async def test_a_replaced_payment_is_reported_removed_then_the_replacement_confi
     multi, single = await make_client(simulator.ws_url), await make_client(simulator.ws_url)
     await single.send({"track-address": address})
     await multi.send({"track-addresses": [address]})
-    first = (await multi.wait_for(lambda f: "multi-address-transactions" in f))["multi-address-transactions"][
-        address
-    ]
-    second = (await multi.wait_for(lambda f: "multi-address-transactions" in f))[
-        "multi-address-transactions"
-    ][address]
+    first = (await multi.wait_for(lambda f: "multi-address-transactions" in f))["multi-address-transactions"][address]
+    second = (await multi.wait_for(lambda f: "multi-address-transactions" in f))["multi-address-transactions"][address]
     [original], [replacement] = first["mempool"], second["mempool"]
     assert txids(second["removed"]) == [original["txid"]] and second["confirmed"] == []
-    assert (
-        replacement["fee"] > original["fee"] and replacement["vin"][0]["txid"] == original["vin"][0]["txid"]
-    )
-    mined = (await multi.wait_for(lambda f: "multi-address-transactions" in f))["multi-address-transactions"][
-        address
-    ]
+    assert replacement["fee"] > original["fee"] and replacement["vin"][0]["txid"] == original["vin"][0]["txid"]
+    mined = (await multi.wait_for(lambda f: "multi-address-transactions" in f))["multi-address-transactions"][address]
     assert txids(mined["confirmed"]) == [replacement["txid"]] and mined["mempool"] == mined["removed"] == []
     swap = await single.wait_for(lambda f: "address-removed-transactions" in f)
     assert txids(swap["address-removed-transactions"]) == [original["txid"]]

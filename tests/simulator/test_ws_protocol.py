@@ -141,9 +141,7 @@ async def test_invalid_json_closes(quiet: Simulator, make_client: ClientFactory)
     await eventually(lambda: quiet.stats().closes == {"invalid_json": 1})
 
 
-async def test_a_message_over_50000_bytes_drops_the_socket(
-    quiet: Simulator, make_client: ClientFactory
-) -> None:
+async def test_a_message_over_50000_bytes_drops_the_socket(quiet: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(quiet.ws_url)
     padding = 50_000 - len('{"action": "ping", "pad": ""}')
     await client.send(json.dumps({"action": "ping", "pad": "x" * padding}))
@@ -155,9 +153,7 @@ async def test_a_message_over_50000_bytes_drops_the_socket(
     await eventually(lambda: quiet.stats().closes == {"too_big": 1})
 
 
-async def test_the_server_never_pings_but_answers_protocol_pings(
-    quiet: Simulator, make_client: ClientFactory
-) -> None:
+async def test_the_server_never_pings_but_answers_protocol_pings(quiet: Simulator, make_client: ClientFactory) -> None:
     client = await make_client(quiet.ws_url)
     pong = await client.ws.ping()
     assert await asyncio.wait_for(pong, 2) >= 0
@@ -172,12 +168,8 @@ async def test_a_block_frame_carries_block_stats_projected_blocks_and_addresses(
     frames = await client.frames_until(lambda f: "block" in f and "multi-address-transactions" in f)
     block = frames[-1]
     assert list(block) == [*BLOCK_FRAME_KEYS, "multi-address-transactions"]
-    entered = [
-        f["multi-address-transactions"][PAID] for f in frames[:-1] if "multi-address-transactions" in f
-    ]
-    assert entered and all(
-        e["confirmed"] == [] and e["mempool"][0]["status"] == {"confirmed": False} for e in entered
-    )
+    entered = [f["multi-address-transactions"][PAID] for f in frames[:-1] if "multi-address-transactions" in f]
+    assert entered and all(e["confirmed"] == [] and e["mempool"][0]["status"] == {"confirmed": False} for e in entered)
     [confirmed] = block["multi-address-transactions"][PAID]["confirmed"]
     assert confirmed["txid"] == entered[-1]["mempool"][0]["txid"]
     assert confirmed["status"]["block_height"] == block["block"]["height"]

@@ -76,7 +76,7 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited with {self._process.returncode}; see {self._dir}")
             try:
                 client = redis.Redis(
-                    host="127.0.0.1", port=self.port, socket_connect_timeout=0.2, **self._auth()
+                    host="127.0.0.1", port=self.port, socket_connect_timeout=0.2, password=self.password
                 )
                 client.ping()
                 client.close()
@@ -85,10 +85,12 @@ class RedisServer:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout_s} s")
 
-    def _auth(self) -> dict[str, str]:
+    @property
+    def password(self) -> str | None:
+        """The ``--requirepass`` given in the extra arguments, if any."""
         if "--requirepass" in self._extra_args:
-            return {"password": self._extra_args[self._extra_args.index("--requirepass") + 1]}
-        return {}
+            return self._extra_args[self._extra_args.index("--requirepass") + 1]
+        return None
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""

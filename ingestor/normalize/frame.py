@@ -1,0 +1,76 @@
+"""The entry point: one raw upstream frame in, a :class:`NormalizedFrame` out, never an exception."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from ingestor.normalize._coerce import JsonObject, Malformed, to_object
+from ingestor.normalize.dispatch import FrameRun
+from ingestor.normalize.results import ControlReplies, NormalizedFrame
+from ingestor.normalize.stats import StatsState
+
+_MAX_REASON_CHARS = 200
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Malformed(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    raise Malformed(f"expected text or bytes, got {type(raw).__name__}")
+
+
+def decode_frame(raw: object) -> JsonObject:
+    """The frame's top-level JSON object. Raises :class:`~ingestor.normalize._coerce.Malformed`."""
+    text = _text(raw)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise Malformed(f"invalid JSON ({str(exc)[:_MAX_REASON_CHARS]})") from None
+    return to_object(value)
+
+
+def _failed(reason: str) -> NormalizedFrame:
+    return NormalizedFrame(
+        publications=[],
+        new_block=None,
+        blocks_snapshot=[],
+        control=ControlReplies(),
+        keys=[],
+        unknown_keys=[],
+        ignored_keys=[],
+        errors=[reason],
+    )
+
+
+class Normalizer:
+    """Turns upstream frames of one network into publications; I/O-free.
+
+    Its only state is the newest readable value of each stats part, merged into every ``stats`` event.
+    """
+
+    def __init__(self, network: str) -> None:
+        self.network = network
+        self._stats = StatsState()
+
+    def normalize(self, raw: str | bytes, *, received_ms: int, tracked: Collection[str] = ()) -> NormalizedFrame:
+        """Normalize one frame received at ``received_ms`` (Unix ms); never raises.
+
+        ``tracked`` are the addresses tracked upstream, used to attribute the single-address keys
+        (``address-transactions`` and friends), which do not name their address.
+        """
+        try:
+            obj = decode_frame(raw)
+        except Malformed as exc:
+            return _failed(f"frame: {exc}")
+        try:
+            run = FrameRun(self.network, self._stats, received_ms, tracked)
+            for key, value in obj.items():
+                run.feed(key, value)
+            return run.finish()
+        except Exception as exc:  # last resort: the contract is to never raise
+            return _failed(f"frame: internal error: {exc!r}")
