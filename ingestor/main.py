@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
 import httpx
@@ -13,19 +12,17 @@ from ingestor.http import create_app
 from ingestor.service import IngestorService
 from shared.errors import UpstreamRejected
 from shared.http_server import HttpServer
+from shared.lifecycle import until_signal
 from shared.logs import configure_logging
 from shared.settings import IngestorSettings, redact_url
 
 log = logging.getLogger(__name__)
 
 
-async def serve(settings: IngestorSettings) -> int:
-    """Run the ingestor until SIGTERM or SIGINT; return the process exit code."""
+async def serve(settings: IngestorSettings, stop: asyncio.Event) -> int:
+    """Run the ingestor until ``stop`` is set; return the process exit code."""
     service = IngestorService(settings)
     http = HttpServer(create_app(service), settings.metrics_host, settings.metrics_port)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, service.stop)
     await http.start()
     log.info(
         "ingestor for %s: upstream %s, bus %s, probes on %s",
@@ -34,13 +31,18 @@ async def serve(settings: IngestorSettings) -> int:
         redact_url(settings.redis_dsn()) or "embedded",
         http.url,
     )
+    running = asyncio.create_task(service.run(), name="ingestor")
+    stopping = asyncio.create_task(stop.wait(), name="stop")
     try:
-        await service.run()
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        service.stop()
+        await running
         return 0
     except UpstreamRejected as exc:
         log.error("the upstream refused us for good: %s", exc)
         return 1
     finally:
+        stopping.cancel()
         await http.stop()
         log.info("ingestor stopped")
 
@@ -62,4 +64,4 @@ def run(settings: IngestorSettings) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if settings.check:
         return check(settings)
-    return asyncio.run(serve(settings))
+    return asyncio.run(until_signal(lambda stop: serve(settings, stop)))

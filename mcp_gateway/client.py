@@ -65,7 +65,7 @@ async def stream(
     """
     position = _Position(cursor)
     delay = retry_delay_s
-    session: Client[Any] | None = None
+    session: _Session | None = None
     try:
         while True:
             call_arguments = {**arguments, "want": True, "max_events": max_events, "timeout_s": timeout_s}
@@ -74,7 +74,7 @@ async def stream(
             try:
                 if session is None:
                     session = await _open(client)
-                async for event in _one_call(session, tool, call_arguments, position):
+                async for event in _one_call(session.client, tool, call_arguments, position):
                     yield event
                 delay = retry_delay_s
                 continue
@@ -94,17 +94,30 @@ async def stream(
         await _close(session)
 
 
-async def _open(client: Client[Any]) -> Client[Any]:
-    """A session of our own (same configuration as ``client``), so a dead one can be replaced."""
-    session = client.new()
-    await session.__aenter__()
+class _Session:
+    """A connection of our own (same configuration as the caller's client), so a dead one can be replaced."""
+
+    def __init__(self, client: Client[Any]) -> None:
+        self.client = client.new()
+        self._stack = contextlib.AsyncExitStack()
+
+    async def open(self) -> Client[Any]:
+        return await self._stack.enter_async_context(self.client)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._stack.aclose()
+
+
+async def _open(client: Client[Any]) -> _Session:
+    session = _Session(client)
+    await session.open()
     return session
 
 
-async def _close(session: Client[Any] | None) -> None:
+async def _close(session: _Session | None) -> None:
     if session is not None:
-        with contextlib.suppress(Exception):
-            await session.__aexit__(None, None, None)
+        await session.close()
 
 
 async def _one_call(

@@ -73,6 +73,7 @@ class Gateway:
             linger_s=max(LEASE_LINGER_S, settings.lease_ttl_s),
             max_addresses=settings.max_tracked_addresses_per_pod,
         )
+        self.metrics.tracked_addresses.set_function(lambda: self.leases.held)
         self.shutting_down = asyncio.Event()
         self.active_streams = 0
         self._status_cache: dict[str, tuple[float, IngestorStatus | None]] = {}

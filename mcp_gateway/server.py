@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,8 +48,8 @@ class ToolMetrics(Middleware):
         except ToolError:
             outcome = "tool_error"
             raise
-        except BaseException as exc:
-            outcome = "cancelled" if isinstance(exc, Exception) is False else "error"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
             raise
         finally:
             self._metrics.tool_calls.labels(name, outcome).inc()

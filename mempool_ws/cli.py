@@ -1,4 +1,4 @@
-"""The ``mempool-ws`` command: ``serve``, ``ingest``, ``gateway`` and ``sim``.
+"""mempool-ws: the mempool.space feed as a Redis event bus and MCP tools (serve, ingest, gateway, sim).
 
 Every flag also reads an environment variable (``MEMPOOL_WS_<FIELD>``); a flag given on the command
 line wins over the environment, which wins over the default.

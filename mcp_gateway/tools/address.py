@@ -104,11 +104,7 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         await _check_capacity(gateway, request, canonical)
         with bus_errors():
             async with gateway.leases.hold(request.network, canonical):
-                gateway.metrics.tracked_addresses.set(gateway.leases.held)
-                try:
-                    return await wait(gateway, ctx, request, topic, AddressEnvelope)
-                finally:
-                    gateway.metrics.tracked_addresses.set(max(0, gateway.leases.held - 1))
+                return await wait(gateway, ctx, request, topic, AddressEnvelope)
 
     mcp.tool(
         track_address,

@@ -7,14 +7,14 @@ resync, leases, leadership and status behave as the Redis backend does.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
+from shared.bus._queue import DeliveryQueue
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
 from shared.errors import BusError
@@ -55,10 +55,7 @@ class MemoryBackend(Backend):
         self._epochs: dict[str, str] = {}
         self._topics: dict[tuple[str, str], _Topic] = {}
         self._subscribed: set[str] = set()
-        self._queue: deque[BusMessage] = deque()
-        self._queue_size = queue_size
-        self._overflowed: set[str] = set()
-        self._wakeup = asyncio.Event()
+        self._queue = DeliveryQueue(queue_size, "embedded")
         self._leases: dict[str, dict[str, float]] = {}
         self._leaders: dict[str, tuple[str, float]] = {}
         self._status: dict[str, tuple[IngestorStatus, float]] = {}
@@ -70,10 +67,11 @@ class MemoryBackend(Backend):
 
     async def connect(self) -> None:
         self._closed = False
+        self._queue.open()
 
     async def close(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        self._queue.close()
 
     async def ping(self) -> None:
         if self._closed:
@@ -98,15 +96,8 @@ class MemoryBackend(Backend):
         state.expires_at = self._clock() + ttl if ttl else None
         channel = self.names(network).channel(topic)
         if channel in self._subscribed:
-            self._enqueue(Delivery(channel=channel, event=event))
+            self._queue.put(Delivery(channel=channel, event=event))
         return event
-
-    def _enqueue(self, message: Delivery) -> None:
-        if len(self._queue) >= self._queue_size:
-            self._overflowed.add(message.channel)
-        else:
-            self._queue.append(message)
-        self._wakeup.set()
 
     def _topic(self, network: str, topic: str, *, create: bool = False) -> _Topic | None:
         key = (network, topic)
@@ -153,16 +144,7 @@ class MemoryBackend(Backend):
         self._subscribed.discard(channel)
 
     async def next_message(self) -> BusMessage:
-        while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._overflowed:
-                channels, self._overflowed = frozenset(self._overflowed), set()
-                return Resync(channels=channels, reason="local queue overflow")
-            if self._closed:
-                raise BusError("the embedded bus is closed")
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        return await self._queue.get()
 
     async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
         self._leases.setdefault(network, {})[lease_member(address, holder)] = self._clock() + ttl_s

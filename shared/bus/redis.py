@@ -13,7 +13,6 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.retry import Retry
 
 from shared.bus import _lua
+from shared.bus._queue import DeliveryQueue
 from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
@@ -85,10 +85,7 @@ class RedisBackend(Backend):
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
         self._channels_changed = asyncio.Event()
-        self._queue: deque[BusMessage] = deque()
-        self._queue_size = queue_size
-        self._overflowed: set[str] = set()
-        self._wakeup = asyncio.Event()
+        self._queue = DeliveryQueue(queue_size, "Redis")
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self.reconnects = 0
@@ -112,13 +109,14 @@ class RedisBackend(Backend):
 
     async def connect(self) -> None:
         self._closed = False
+        self._queue.open()
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
         await self.ping()
 
     async def close(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        self._queue.close()
         self._channels_changed.set()
         if self._reader is not None:
             self._reader.cancel()
@@ -221,23 +219,7 @@ class RedisBackend(Backend):
                 await pubsub.unsubscribe(channel)
 
     async def next_message(self) -> BusMessage:
-        while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._overflowed:
-                channels, self._overflowed = frozenset(self._overflowed), set()
-                return Resync(channels=channels, reason="local queue overflow")
-            if self._closed:
-                raise BusError("the Redis bus is closed")
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    def _enqueue(self, message: BusMessage) -> None:
-        if isinstance(message, Delivery) and len(self._queue) >= self._queue_size:
-            self._overflowed.add(message.channel)
-        else:
-            self._queue.append(message)
-        self._wakeup.set()
+        return await self._queue.get()
 
     async def _read_forever(self) -> None:
         delay = 0.1
@@ -251,7 +233,7 @@ class RedisBackend(Backend):
                 await self._open_pubsub()
                 if connected_once:
                     self.reconnects += 1
-                    self._enqueue(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
+                    self._queue.put(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
                 connected_once = True
                 delay = 0.1
                 await self._pump()
@@ -299,7 +281,7 @@ class RedisBackend(Backend):
             except BusError as exc:
                 log.warning("discarded a message on %s that is not an event envelope: %s", channel, exc)
                 return
-            self._enqueue(Delivery(channel=channel, event=event))
+            self._queue.put(Delivery(channel=channel, event=event))
 
     async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
         with self._translated("renew lease"):
