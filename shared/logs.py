@@ -37,5 +37,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "mcp", "fastmcp", "docket", "sse_starlette"):
+    for noisy in ("httpx", "httpx2", "httpcore", "websockets", "uvicorn.access", "mcp", "docket", "sse_starlette"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    fastmcp_logger = logging.getLogger("fastmcp")
+    fastmcp_logger.handlers.clear()
+    fastmcp_logger.propagate = True
+    fastmcp_logger.setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -172,10 +172,13 @@ class Hub:
             except BusError:
                 log.info("hub reader stopped: the bus is closed")
                 return
-            if isinstance(message, Delivery):
-                self._deliver(message)
-            else:
-                self._resync(message)
+            try:
+                if isinstance(message, Delivery):
+                    self._deliver(message)
+                else:
+                    self._resync(message)
+            except Exception:
+                log.exception("hub failed to dispatch a message; continuing")
 
     def _deliver(self, delivery: Delivery) -> None:
         for subscriber in self._subscribers.get(delivery.channel, ()):
