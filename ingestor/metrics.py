@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from shared.metrics import LATENCY_BUCKETS_S
 
@@ -20,9 +20,11 @@ KNOWN_FRAME_KEYS = frozenset(
 class IngestorMetrics:
     """Every metric the ingestor exports."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        if process_metrics:
+            ProcessCollector(registry=r)
         self.upstream_connected = Gauge(
             "ingestor_upstream_connected", "1 while the main upstream socket is open.", registry=r
         )

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Sequence
 
 from fastmcp import FastMCP
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -46,8 +48,8 @@ class BearerAuth:
         await self._app(scope, receive, send)
 
 
-def create_app(gateway: Gateway, mcp: FastMCP) -> Starlette:
-    """The ASGI app of one gateway process."""
+def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[CollectorRegistry] = ()) -> Starlette:
+    """The ASGI app of one gateway process (``extra_registries`` join ``/metrics``, e.g. the ingestor's)."""
     settings = gateway.settings
     mcp_app = mcp.http_app(
         path=MCP_PATH,
@@ -80,7 +82,7 @@ def create_app(gateway: Gateway, mcp: FastMCP) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics_endpoint(gateway.metrics.registry)),  # type: ignore[arg-type]
+            Route("/metrics", metrics_endpoint(gateway.metrics.registry, *extra_registries)),  # type: ignore[arg-type]
             Mount("/", app=guarded),
         ],
         lifespan=mcp_app.lifespan,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry
 
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.http import MCP_PATH, create_app
@@ -17,11 +20,13 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 10.0
 
 
-async def serve_gateway(gateway: Gateway, stop: asyncio.Event) -> int:
+async def serve_gateway(
+    gateway: Gateway, stop: asyncio.Event, extra_registries: Sequence[CollectorRegistry] = ()
+) -> int:
     """Serve ``gateway`` over HTTP until ``stop`` is set; calls in flight return what they have."""
     settings = gateway.settings
     http = HttpServer(
-        create_app(gateway, build_server(gateway)),
+        create_app(gateway, build_server(gateway), extra_registries),
         settings.host,
         settings.port,
         timeout_graceful_shutdown_s=SHUTDOWN_GRACE_S,

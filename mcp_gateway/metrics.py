@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from shared.metrics import LATENCY_BUCKETS_S
 
@@ -15,6 +15,7 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
         self.tool_calls = Counter(
             "gateway_tool_calls_total", "MCP tool calls, by tool and outcome.", ["tool", "outcome"], registry=r
         )

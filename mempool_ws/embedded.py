@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
+from ingestor.metrics import IngestorMetrics
 from ingestor.service import IngestorService, retention_of
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.main import serve_gateway
@@ -42,7 +43,7 @@ async def upstream_for(
 async def _serve(settings: ServeSettings, stop: asyncio.Event, sim_speed: float | None, sim_seed: int | None) -> int:
     async with upstream_for(settings, sim_speed, sim_seed) as resolved:
         backend: Backend = create_backend(resolved, retention_of(resolved))
-        ingestor = IngestorService(resolved, backend)
+        ingestor = IngestorService(resolved, backend, metrics=IngestorMetrics(process_metrics=False))
         gateway = Gateway(resolved, backend)
         ingesting = asyncio.create_task(ingestor.run(), name="ingestor")
         try:
@@ -54,7 +55,7 @@ async def _serve(settings: ServeSettings, stop: asyncio.Event, sim_speed: float 
                     task.cancel()
                 await asyncio.gather(serving, stopping, return_exceptions=True)
             else:
-                await serve_gateway(gateway, stop)
+                await serve_gateway(gateway, stop, [ingestor.metrics.registry])
         finally:
             ingestor.stop()
             await asyncio.gather(ingesting, return_exceptions=True)
