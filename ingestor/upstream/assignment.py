@@ -25,8 +25,11 @@ def assign(current: Sequence[Sequence[str]], desired: set[str], per_socket: int,
     placed: set[str] = set()
     overflow: list[str] = []
     for addresses in current[:max_sockets]:
-        kept = [address for address in addresses if address in desired and address not in placed]
-        placed.update(kept)
+        kept: list[str] = []
+        for address in addresses:
+            if address in desired and address not in placed:
+                placed.add(address)
+                kept.append(address)
         overflow += kept[per_socket:]
         lists.append(kept[:per_socket])
     pending = overflow + sorted(desired - placed)
