@@ -147,7 +147,7 @@ class UpstreamPool:
 
     def set_addresses(self, addresses: set[str]) -> None:
         """Track exactly ``addresses`` from now on (open, re-send or close sockets as needed)."""
-        if addresses == self._desired and not self.rejected:
+        if addresses == self._desired:
             return
         self._desired = set(addresses)
         self._rebalance(force_resend=())
@@ -173,6 +173,7 @@ class UpstreamPool:
             self.address_limit,
             self.max_address_sockets,
         )
+        newly_rejected = set(result.rejected) - set(self.rejected)
         self.rejected = result.rejected
         for index, addresses in enumerate(result.lists):
             if index >= len(self.slots):
@@ -185,8 +186,10 @@ class UpstreamPool:
                 self._schedule_push(slot)
         for slot in [slot for slot in self.slots if not slot.addresses]:
             self._stop_slot(slot)
-        if self.rejected:
-            log.warning("address capacity reached: %d addresses not tracked", len(self.rejected))
+        if newly_rejected:
+            log.warning(
+                "address capacity (%d) reached: %d addresses not tracked", self.capacity, len(self.rejected)
+            )
 
     def _connection(self, name: str, role: str, handler: ConnectionHandler) -> UpstreamConnection:
         return UpstreamConnection(
