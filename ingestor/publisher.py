@@ -75,6 +75,7 @@ class Publisher:
         self._retry_max_s = retry_max_s
         self._tracker = BlockTracker()
         self._chart_added: int | None = None
+        self._last_block_ms: int | None = None
         self._normalizer = Normalizer(network)
         self.published = 0
 
@@ -82,6 +83,7 @@ class Publisher:
         """Load the published tip and chart position from the bus (after a restart or a failover)."""
         recent = await self._bus.recent(self.network, TOPIC_BLOCKS, 64)
         self._tracker = BlockTracker(Block.model_validate(e.data) for e in recent if "gap" not in e.data)
+        self._last_block_ms = recent[-1].ts_ms if recent else None
         chart = await self._bus.latest(self.network, TOPIC_LIVE_2H)
         if chart is not None and "added_unix_s" in chart.data:
             self._chart_added = int(chart.data["added_unix_s"])
@@ -147,8 +149,10 @@ class Publisher:
             lost = [h for h in range(plan.missing[0], plan.missing[1] + 1) if h not in have]
             if lost:
                 info = GapInfo(
-                    reason="blocks mined during an upstream outage could not be recovered",
-                    from_ts_ms=work.outage_from_ms or work.received_ms,
+                    reason="blocks mined during an upstream outage could not be recovered"
+                    if work.outage_from_ms
+                    else "blocks mined while no ingestor was publishing could not be recovered",
+                    from_ts_ms=work.outage_from_ms or self._last_block_ms or work.received_ms,
                     to_ts_ms=work.received_ms,
                     missing_from_height=lost[0],
                     missing_to_height=lost[-1],
@@ -156,6 +160,8 @@ class Publisher:
                 publications.append(gap_publication(self.network, TOPIC_BLOCKS, info, work.received_ms))
                 self._metrics.gaps.labels(TOPIC_BLOCKS).inc()
         self._tracker.published(blocks)
+        if blocks:
+            self._last_block_ms = work.received_ms
         for block in blocks:
             publications.append(
                 Publication(self.network, TOPIC_BLOCKS, block.model_dump(mode="json"), work.received_ms)

@@ -77,6 +77,7 @@ class Gateway:
         self.shutting_down = asyncio.Event()
         self.active_streams = 0
         self._status_cache: dict[str, tuple[float, IngestorStatus | None]] = {}
+        self._status_reads: dict[str, asyncio.Task[IngestorStatus | None]] = {}
         self._connector: asyncio.Task[None] | None = None
         self.bus_connected = False
 
@@ -144,21 +145,40 @@ class Gateway:
             self.metrics.active_streams.dec()
 
     async def ingestor_status(self, network: str) -> IngestorStatus | None:
-        """The ingestor's status record (cached for half a second); raises :class:`BusUnavailable`."""
-        now = time.monotonic()
+        """The ingestor's status record (cached for half a second); raises :class:`BusUnavailable`.
+
+        Concurrent callers share one read, so a burst of calls costs one Redis round trip, not one each.
+        """
         cached = self._status_cache.get(network)
-        if cached is not None and now - cached[0] < STATUS_CACHE_S:
+        if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_S:
             return cached[1]
+        read = self._status_reads.get(network)
+        if read is None:
+            read = asyncio.create_task(self._read_status(network), name=f"read-status-{network}")
+            self._status_reads[network] = read
+            read.add_done_callback(lambda done: self._forget_read(network, done))
+        return await asyncio.shield(read)
+
+    async def _read_status(self, network: str) -> IngestorStatus | None:
+        now = time.monotonic()
         status = await self.backend.read_status(network)
         self._status_cache[network] = (now, status)
         return status
+
+    def _forget_read(self, network: str, read: asyncio.Task[IngestorStatus | None]) -> None:
+        if self._status_reads.get(network) is read:
+            del self._status_reads[network]
+        if not read.cancelled():
+            read.exception()  # retrieved here: every waiter may have gone
 
     async def upstream_state(self, network: str) -> UpstreamState:
         """Freshness of ``network``'s data: ok, degraded (with reasons) or down."""
         try:
             status = await self.ingestor_status(network)
-        except BusError:
-            return UpstreamState("down", ("event bus (Redis) unreachable",), False, None, None)
+        except BusError as exc:
+            credentials = "credentials" in str(exc)
+            reason = f"event bus (Redis) {'refused our credentials' if credentials else 'unreachable'}"
+            return UpstreamState("down", (reason,), False, None, None)
         if status is None:
             return UpstreamState("down", (f"no ingestor is publishing {network}",), False, None, None)
         age = time.time() - status.last_frame_ms / 1000 if status.last_frame_ms else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 
@@ -18,6 +19,20 @@ from shared.settings import GatewaySettings, redact_url
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 10.0
+GC_THRESHOLDS = (10_000, 10, 10)
+"""Young-generation collections every 10,000 net allocations instead of 700 (measured in BENCHMARKS.md)."""
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the delivery path once the server has started.
+
+    Everything built at startup (modules, tool schemas, validators) is frozen out of future
+    collections, and young collections run less often: with thousands of open calls the default
+    settings spent seconds per minute in full collections, with pauses of up to half a second.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def serve_gateway(
@@ -32,6 +47,7 @@ async def serve_gateway(
         timeout_graceful_shutdown_s=SHUTDOWN_GRACE_S,
     )
     await http.start()
+    tune_gc()
     log.info(
         "MCP gateway on %s%s (network %s, bus %s)",
         http.url,

@@ -6,6 +6,7 @@ URIs: ``mempool://{network}/{topic}`` (topic: blocks, mempool-blocks, stats, liv
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -95,7 +96,9 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
     async def read_topic(network: str, topic: str) -> str:
         target = parse_uri(topic_uri(network, topic))
         if target is None:
-            raise ResourceError(f"unknown network or topic; topics are {', '.join(STREAM_TOPICS)}")
+            raise ResourceError(
+                f"unknown network or topic; topics are {', '.join(STREAM_TOPICS)}", log_level=logging.INFO
+            )
         return await _latest_json(gateway, target.network, target.topic)
 
     @mcp.resource(
@@ -107,7 +110,7 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
     async def read_address(network: str, address: str) -> str:
         target = parse_uri(address_uri(network, address))
         if target is None:
-            raise ResourceError("invalid network or address")
+            raise ResourceError("invalid network or address", log_level=logging.INFO)
         try:
             events = await gateway.backend.recent(target.network, target.topic, ADDRESS_RECENT_EVENTS)
         except BusError:

@@ -11,6 +11,7 @@ Order of operations (so nothing falls between history and live):
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,10 +45,12 @@ class _Collector:
         max_events: int,
         on_event: EventSink,
         accept: EventFilter | None,
+        deadline: float,
     ) -> None:
         self.gateway, self.network, self.topic = gateway, network, topic
         self.max_events = max_events
         self.on_event = on_event
+        self.deadline = deadline
         self.accept = accept
         self.result = Collected()
 
@@ -99,7 +102,11 @@ class _Collector:
         if self.accept is not None and not self.accept(event):
             return
         self.result.events.append(event)
-        await self.on_event(event)
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await self.on_event(event)
+        except TimeoutError:
+            self.result.timed_out = True  # the caller stopped reading: keep the event for the result
 
     async def follow(self, subscriber: Subscriber, deadline: float) -> None:
         while not self.full and not self.gateway.shutting_down.is_set():
@@ -135,7 +142,7 @@ async def collect(
     events it rejects advance the cursor but are neither returned nor pushed.
     """
     deadline = time.monotonic() + timeout_s
-    collector = _Collector(gateway, network, topic, max_events, on_event, accept)
+    collector = _Collector(gateway, network, topic, max_events, on_event, accept, deadline)
     channel = gateway.names(network).channel(topic)
     async with gateway.hub.subscribe(channel) as subscriber:
         await collector.start(cursor)

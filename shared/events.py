@@ -86,9 +86,12 @@ class Event:
         }
 
     @classmethod
-    def from_publication(cls, publication: Publication, event_id: int) -> Event:
-        """The event that ``publication`` becomes once the bus gives it ``event_id``."""
-        head, tail = publication.envelope_parts()
+    def from_publication(cls, publication: Publication, event_id: int, parts: tuple[str, str] | None = None) -> Event:
+        """The event that ``publication`` becomes once the bus gives it ``event_id``.
+
+        ``parts`` are its :meth:`Publication.envelope_parts` when the caller already encoded them.
+        """
+        head, tail = parts or publication.envelope_parts()
         return cls(
             id=str(event_id),
             network=publication.network,

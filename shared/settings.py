@@ -7,7 +7,7 @@ environment; the environment overrides the defaults.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,19 +38,28 @@ def rest_base_url(ws_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
 
 
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "auth", "token", "secret"})
+"""Query parameters hidden by :func:`redact_url` (redis-py takes ``?password=`` as the password)."""
+
+
 def redact_url(url: str | None) -> str:
-    """The URL with any password replaced by ``***``, safe for logs and error messages."""
+    """The URL with any password (in the user part or the query) replaced by ``***``, safe for logs."""
     if not url:
         return ""
     parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = parts.query
+    if any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
+        query = urlencode([(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="/*")
     if parts.password is None and "@" not in parts.netloc:
-        return url
+        return url if query == parts.query else f"{url.split('?', 1)[0]}?{query}"
     host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
     if parts.port:
         host = f"{host}:{parts.port}"
     user = parts.username or ""
     netloc = f"{user}:***@{host}" if user else f"***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class _Base(BaseSettings):

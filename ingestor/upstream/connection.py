@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import CloseCode
 
 from ingestor.upstream.ratelimit import SlidingWindowLimiter
 from shared.errors import UpstreamRejected, UpstreamUnavailable
@@ -155,6 +157,9 @@ class UpstreamConnection:
             async for attempt in retrying:
                 with attempt:
                     await self._session()
+            if self._on_reconnect is not None:
+                self._on_reconnect()
+            await asyncio.sleep(random.uniform(0, self.limits.backoff_initial_s))
 
     def _log_retry(self, state: RetryCallState) -> None:
         delay = state.upcoming_sleep
@@ -204,7 +209,7 @@ class UpstreamConnection:
                 await self._handler.on_frame(self, raw, int(time.time() * 1000))
             reason = f"closed by upstream (code {ws.close_code})"
         except ConnectionClosed as exc:
-            reason = self._dead_reason or f"connection lost (code {exc.rcvd.code if exc.rcvd else 1006})"
+            reason = self._dead_reason or self._lost_reason(exc)
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -214,6 +219,11 @@ class UpstreamConnection:
             await self._handler.on_disconnected(self, reason)
         log.warning("upstream %s: %s", self.name, reason, extra={"socket": self.name})
         return reason
+
+    def _lost_reason(self, exc: ConnectionClosed) -> str:
+        if exc.rcvd is None and exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+            return f"a frame exceeded max_frame_bytes ({self.limits.max_frame_bytes} bytes): closed with code 1009"
+        return f"connection lost (code {exc.rcvd.code if exc.rcvd else 1006})"
 
     async def _close(self, ws: ClientConnection) -> None:
         with contextlib.suppress(Exception):

@@ -187,9 +187,7 @@ class UpstreamPool:
         for slot in [slot for slot in self.slots if not slot.addresses]:
             self._stop_slot(slot)
         if newly_rejected:
-            log.warning(
-                "address capacity (%d) reached: %d addresses not tracked", self.capacity, len(self.rejected)
-            )
+            log.warning("address capacity (%d) reached: %d addresses not tracked", self.capacity, len(self.rejected))
 
     def _connection(self, name: str, role: str, handler: ConnectionHandler) -> UpstreamConnection:
         return UpstreamConnection(

@@ -2,6 +2,7 @@
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
 
+import re
 from typing import Annotated
 
 from fastmcp import Context, FastMCP
@@ -52,6 +53,8 @@ AddressParam = Annotated[
 
 def canonical_address(address: str, network: Network) -> str:
     """The address in canonical form, or :class:`InvalidParameter` saying what is wrong with it."""
+    if len(re.split(r"[,; ]+", address.strip(", ;"))) > 1:
+        raise InvalidParameter("track_address watches one address per call: call it once for each address")
     try:
         return validate_address(address, network).text
     except InvalidAddress as exc:

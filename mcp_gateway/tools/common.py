@@ -17,6 +17,7 @@ from mcp_gateway.errors import BusyError, MCPUpstreamError
 from mcp_gateway.gateway import Gateway, UpstreamState
 from mcp_gateway.models import EnvelopeT, Freshness, StreamResult
 from mcp_gateway.streams import EventFilter, collect
+from mcp_gateway.tools.progress import direct_progress
 from shared.errors import BusError, CapacityError
 from shared.events import Event
 from shared.metrics import topic_label
@@ -97,11 +98,15 @@ def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> Any:
     counter = itertools.count(1)
     delivered = gateway.metrics.events_delivered.labels(topic_label(topic))
     lag = gateway.metrics.delivery_lag
+    direct = direct_progress(ctx)
 
     async def push(event: Event) -> None:
         lag.observe(max(0.0, time.time() - event.ts_ms / 1000))
         delivered.inc()
-        await ctx.report_progress(next(counter), None, event.raw)
+        if direct is not None:
+            await direct(next(counter), event.raw)
+        else:
+            await ctx.report_progress(next(counter), None, event.raw)
 
     return push
 

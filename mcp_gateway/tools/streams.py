@@ -125,6 +125,7 @@ def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
             return await pull(gateway, request, spec.topic, envelope)
         return await wait(gateway, ctx, request, spec.topic, envelope)
 
+    stream_tool.__name__ = stream_tool.__qualname__ = spec.name
     mcp.tool(
         stream_tool,
         name=spec.name,

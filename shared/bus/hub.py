@@ -73,7 +73,8 @@ class Subscriber:
                 return None
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):  # unlike wait_for, no task per wait
+                    await self._ready.wait()
             except TimeoutError:
                 return None
 

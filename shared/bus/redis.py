@@ -137,10 +137,10 @@ class RedisBackend(Backend):
         names = self.names(publications[0].network)
         keys: list[str] = [names.seq, names.leader, names.epoch]
         args: list[str | int] = [fence or "", len(publications), _new_epoch()]
-        for publication in publications:
+        parts = [publication.envelope_parts() for publication in publications]
+        for publication, (head, tail) in zip(publications, parts, strict=True):
             if publication.network != names.network:
                 raise BusError("one publish call carries one network")
-            head, tail = publication.envelope_parts()
             topic = publication.topic
             keys += [names.history(topic), names.latest(topic)]
             args += [
@@ -153,8 +153,8 @@ class RedisBackend(Backend):
         with self._translated("publish"):
             ids = await self._publish_script(keys=keys, args=args)
         return [
-            Event.from_publication(publication, int(event_id))
-            for publication, event_id in zip(publications, ids, strict=True)
+            Event.from_publication(publication, int(event_id), envelope)
+            for publication, event_id, envelope in zip(publications, ids, parts, strict=True)
         ]
 
     async def latest(self, network: str, topic: str) -> Event | None:
@@ -252,8 +252,13 @@ class RedisBackend(Backend):
 
     async def _open_pubsub(self) -> None:
         pubsub = self._pubsub_client.pubsub()
-        await pubsub.subscribe(*sorted(self._channels))
+        wanted = set(self._channels)
+        await pubsub.subscribe(*sorted(wanted))
         self._pubsub = pubsub
+        if late := self._channels - wanted:  # subscribed while the connection was opening
+            await pubsub.subscribe(*sorted(late))
+        if gone := wanted - self._channels:  # unsubscribed meanwhile
+            await pubsub.unsubscribe(*sorted(gone))
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

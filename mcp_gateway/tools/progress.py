@@ -1,0 +1,53 @@
+"""Progress notifications written straight onto a modern (2026-07-28) HTTP response stream.
+
+``ctx.report_progress`` builds and validates three pydantic models and serializes them for every
+event and every caller; with a thousand waiting calls that is most of the gateway's work per event.
+On the modern Streamable HTTP path the SDK's dispatch context holds the response's SSE sink and
+the request's progress token, so the same ``notifications/progress`` frame can be written directly,
+with the event's JSON string encoded once per event for all callers. Any other transport or era
+(stdio, in-memory, handshake-era sessions) keeps the SDK path.
+
+This reads two attributes of the SDK's private ``_SingleExchangeDispatchContext`` (``mcp`` is
+pinned); the end-to-end tests over HTTP exercise it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Awaitable, Callable
+
+import anyio
+from fastmcp import Context
+from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext
+
+ProgressSender = Callable[[int, str], Awaitable[None]]
+_METHOD = '"jsonrpc":"2.0","method":"notifications/progress"'
+
+
+@functools.lru_cache(maxsize=64)
+def _json_string(text: str) -> str:
+    return json.dumps(text)
+
+
+def direct_progress(ctx: Context) -> ProgressSender | None:
+    """A sender of progress ``(n, message)`` onto the call's SSE stream, or None to use the SDK path."""
+    try:
+        outbound = getattr(ctx.session, "_request_outbound", None)
+    except RuntimeError:
+        return None
+    if not isinstance(outbound, _SingleExchangeDispatchContext):
+        return None
+    sink, token = outbound.sink, outbound.progress_token
+    if sink is None or token is None:
+        return None
+    head = f'event: message\r\ndata: {{{_METHOD},"params":{{"progressToken":{json.dumps(token)},"progress":'
+
+    async def send(progress: int, message: str) -> None:
+        frame = f'{head}{float(progress)!r},"message":{_json_string(message)}}}}}\r\n\r\n'
+        # A closed stream means the caller is gone; the SDK's notify drops the message the same way.
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await sink.send(frame.encode())
+
+    return send

@@ -1,0 +1,142 @@
+"""The gateway's performance shortcuts behave exactly like the slow paths they replace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types
+import pytest
+from fastmcp import Client, FastMCP
+from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext, _sse_event
+from mcp_types import JSONRPCNotification
+
+from mcp_gateway.gateway import Gateway
+from mcp_gateway.tools import progress
+from shared.bus import MemoryBackend
+from shared.errors import BusUnavailable
+from shared.http_server import bind_socket
+from shared.models import IngestorStatus
+from shared.settings import GatewaySettings
+from tests.gateway.conftest import FakeFeed
+
+MESSAGE = json.dumps({"v": 1, "id": "7", "network": "mainnet", "topic": "stats", "ts_ms": 1, "data": {"x": 'é"\\'}})
+
+
+def _sdk_frame(token: str | int, value: int, message: str) -> bytes:
+    """What ``ctx.report_progress`` puts on a modern SSE stream, built with the SDK's own models."""
+    notification = mcp_types.ProgressNotification(
+        params=mcp_types.ProgressNotificationParams(progress_token=token, progress=value, total=None, message=message)
+    )
+    data = notification.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return _sse_event(JSONRPCNotification(jsonrpc="2.0", method=data["method"], params=data["params"]))
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, item: bytes) -> None:
+        self.sent.append(item)
+
+
+class _Outbound(_SingleExchangeDispatchContext):
+    def __init__(self, token: str | int, sink: _Sink | None) -> None:
+        self.sink = sink  # type: ignore[assignment]
+        self.progress_token = token
+
+
+class _Ctx:
+    def __init__(self, outbound: object) -> None:
+        self.session = type("Session", (), {"_request_outbound": outbound})()
+
+
+@pytest.mark.parametrize("token", ["p1", 42])
+async def test_direct_progress_frames_are_byte_identical_to_the_sdk(token: str | int) -> None:
+    sink = _Sink()
+    send = progress.direct_progress(_Ctx(_Outbound(token, sink)))  # type: ignore[arg-type]
+    assert send is not None
+    await send(1, MESSAGE)
+    await send(12, MESSAGE)
+    assert sink.sent == [_sdk_frame(token, 1, MESSAGE), _sdk_frame(token, 12, MESSAGE)]
+
+
+def test_direct_progress_keeps_the_sdk_path_without_a_modern_stream() -> None:
+    assert progress.direct_progress(_Ctx(object())) is None  # type: ignore[arg-type]
+    assert progress.direct_progress(_Ctx(_Outbound("p1", None))) is None  # type: ignore[arg-type]
+
+
+async def test_tool_input_schemas_match_the_tool_list(
+    make_gateway: Callable[..., tuple[Gateway, FastMCP]], feed: FakeFeed
+) -> None:
+    await feed.status()
+    _, mcp = make_gateway()
+    async with Client(mcp) as client:
+        tools = await client.list_tools()
+        lookup = mcp._mcp_server.get_tool_input_schema
+        assert lookup is not None
+        assert {tool.name: lookup(tool.name) for tool in tools} == {tool.name: tool.input_schema for tool in tools}
+        assert lookup("no_such_tool") is None
+
+
+class _CountingBackend(MemoryBackend):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.reads = 0
+        self.fail = fail
+
+    async def read_status(self, network: str) -> IngestorStatus | None:
+        self.reads += 1
+        await asyncio.sleep(0.05)
+        if self.fail:
+            raise BusUnavailable("read status: Redis is unreachable")
+        return await super().read_status(network)
+
+
+async def test_a_burst_of_calls_shares_one_status_read() -> None:
+    backend = _CountingBackend()
+    await FakeFeed(backend).status()
+    gateway = Gateway(GatewaySettings(), backend)
+    statuses = await asyncio.gather(*(gateway.ingestor_status("mainnet") for _ in range(50)))
+    assert backend.reads == 1
+    assert all(status is not None and status.holder == "fake-ingestor" for status in statuses)
+    await gateway.ingestor_status("mainnet")
+    assert backend.reads == 1, "a fresh cached record is reused"
+
+
+async def test_a_failed_shared_status_read_reaches_every_caller() -> None:
+    backend = _CountingBackend(fail=True)
+    gateway = Gateway(GatewaySettings(), backend)
+    outcomes: list[Any] = await asyncio.gather(
+        *(gateway.ingestor_status("mainnet") for _ in range(5)), return_exceptions=True
+    )
+    assert backend.reads == 1
+    assert all(isinstance(outcome, BusUnavailable) for outcome in outcomes)
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_read() -> None:
+    backend = _CountingBackend()
+    await FakeFeed(backend).status()
+    gateway = Gateway(GatewaySettings(), backend)
+    first = asyncio.create_task(gateway.ingestor_status("mainnet"))
+    second = asyncio.create_task(gateway.ingestor_status("mainnet"))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    status = await second
+    assert status is not None and backend.reads == 1
+
+
+def test_accepted_http_sockets_are_tcp_so_asyncio_disables_nagle() -> None:
+    listener = bind_socket("127.0.0.1", 0)
+    client = socket.create_connection(listener.getsockname()[:2])
+    try:
+        listener.setblocking(True)
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.proto == socket.IPPROTO_TCP  # what asyncio checks before setting TCP_NODELAY
+    finally:
+        client.close()
+        listener.close()
