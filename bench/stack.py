@@ -24,6 +24,8 @@ from tests.support.redis_server import RedisServer, free_port
 
 KEY_PREFIX = "bench"
 INGEST_ENV = {"MEMPOOL_WS_STATUS_INTERVAL_S": "1", "MEMPOOL_WS_BACKOFF_MAX_S": "1"}
+GATEWAY_ENV = {"MEMPOOL_WS_MAX_CONCURRENT_STREAMS": "20000"}
+"""The fan-out runs go past the default limit (sized for a 256 MiB pod) to find where delivery degrades."""
 
 
 @dataclass
@@ -173,7 +175,9 @@ async def running_stack(gateway_env: dict[str, str] | None = None) -> AsyncItera
         ],
         env=INGEST_ENV,
     ).start()
-    stack = Stack(server, upstream, upstream_port, ingest, ingest_port, gateway_env=gateway_env or {})
+    stack = Stack(
+        server, upstream, upstream_port, ingest, ingest_port, gateway_env={**GATEWAY_ENV, **(gateway_env or {})}
+    )
     try:
         await _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         stack.control = await connect(f"ws://127.0.0.1:{upstream_port}/control", max_size=None)

@@ -12,7 +12,7 @@ from ingestor.http import create_app
 from ingestor.service import IngestorService
 from shared.errors import UpstreamRejected
 from shared.http_server import HttpServer
-from shared.lifecycle import until_signal
+from shared.lifecycle import run_until_signal
 from shared.logs import configure_logging
 from shared.settings import IngestorSettings, redact_url
 
@@ -64,4 +64,4 @@ def run(settings: IngestorSettings) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if settings.check:
         return check(settings)
-    return asyncio.run(until_signal(lambda stop: serve(settings, stop)))
+    return run_until_signal(lambda stop: serve(settings, stop))

@@ -13,7 +13,7 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.http import MCP_PATH, create_app
 from mcp_gateway.server import build_server
 from shared.http_server import HttpServer
-from shared.lifecycle import until_signal
+from shared.lifecycle import run_until_signal
 from shared.logs import configure_logging
 from shared.settings import GatewaySettings, redact_url
 
@@ -65,4 +65,4 @@ async def serve_gateway(
 def run(settings: GatewaySettings) -> int:
     """Run the gateway until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
-    return asyncio.run(until_signal(lambda stop: serve_gateway(Gateway(settings), stop)))
+    return run_until_signal(lambda stop: serve_gateway(Gateway(settings), stop))

@@ -11,7 +11,6 @@ Order of operations (so nothing falls between history and live):
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from mcp_gateway.gateway import Gateway
 from shared.bus import HistoryPage, Resync, Subscriber
 from shared.events import Event
 
-EventSink = Callable[[Event], Awaitable[None]]
+EventSink = Callable[[Event, float], Awaitable[None]]
+"""Pushes an event to the caller; returns by the deadline (``time.monotonic()``) or raises TimeoutError."""
 EventFilter = Callable[[Event], bool]
 HISTORY_PAGE = 200
 
@@ -103,8 +103,7 @@ class _Collector:
             return
         self.result.events.append(event)
         try:
-            async with asyncio.timeout_at(self.deadline):
-                await self.on_event(event)
+            await self.on_event(event, self.deadline)
         except TimeoutError:
             self.result.timed_out = True  # the caller stopped reading: keep the event for the result
 

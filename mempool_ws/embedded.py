@@ -18,7 +18,7 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.main import serve_gateway
 from mcp_gateway.server import build_server
 from shared.bus import Backend, create_backend
-from shared.lifecycle import until_signal
+from shared.lifecycle import run_until_signal
 from shared.logs import configure_logging
 from shared.settings import SIM_UPSTREAM, ServeSettings, SimSettings
 from simulator import Simulator
@@ -68,6 +68,6 @@ def run(settings: ServeSettings, *, sim_speed: float | None = None, sim_seed: in
     configure_logging(settings.log_level, settings.log_format)
     if settings.transport == "stdio":
         log.info("serving MCP over stdio; logs go to stderr")
-    exit_code = asyncio.run(until_signal(lambda stop: _serve(settings, stop, sim_speed, sim_seed)))
+    exit_code = run_until_signal(lambda stop: _serve(settings, stop, sim_speed, sim_seed))
     sys.stderr.flush()
     return exit_code

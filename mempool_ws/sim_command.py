@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from shared.lifecycle import until_signal
+from shared.lifecycle import run_until_signal
 from shared.logs import configure_logging
 from shared.settings import SimSettings
 from simulator import Simulator
@@ -30,4 +30,4 @@ async def _serve(settings: SimSettings, stop: asyncio.Event) -> int:
 def run(settings: SimSettings) -> int:
     """Serve the simulator until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
-    return asyncio.run(until_signal(lambda stop: _serve(settings, stop)))
+    return run_until_signal(lambda stop: _serve(settings, stop))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import BusError
+from shared.jsoncodec import dumps_compact, loads
 
 ENVELOPE_VERSION = 1
 
@@ -49,7 +50,7 @@ class Publication:
     def envelope_parts(self) -> tuple[str, str]:
         """The envelope JSON split around the id, so the bus can insert the id without re-encoding."""
         head = f'{{"v":{ENVELOPE_VERSION},"id":"'
-        data = json.dumps(self.data, separators=(",", ":"), allow_nan=False)
+        data = dumps_compact(self.data)
         tail = (
             f'","network":{json.dumps(self.network)},"topic":{json.dumps(self.topic)},'
             f'"ts_ms":{int(self.ts_ms)},"data":{data}}}'
@@ -106,7 +107,7 @@ class Event:
         """Parse an envelope; raise :class:`BusError` when it is not one."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         try:
-            obj = json.loads(text)
+            obj = loads(text)
             if obj["v"] != ENVELOPE_VERSION:
                 raise BusError(f"unsupported envelope version {obj['v']!r}")
             event_id = str(obj["id"])

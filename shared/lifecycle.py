@@ -1,4 +1,4 @@
-"""Running a long-lived coroutine until SIGTERM or SIGINT."""
+"""Running a long-lived coroutine until SIGTERM or SIGINT, on uvloop where it is available."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+    uvloop = None  # type: ignore[assignment]
+
+
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run :func:`until_signal` on a fresh event loop (uvloop when installed); return the exit code."""
+    loop_factory = uvloop.new_event_loop if uvloop is not None else None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(until_signal(main))
 
 
 async def until_signal(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:

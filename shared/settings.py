@@ -190,9 +190,10 @@ class GatewaySettings(BusSettings):
         default=256, ge=1, description="Events buffered per waiting call; beyond it the oldest are dropped."
     )
     max_concurrent_streams: int = Field(
-        default=10_000,
+        default=1_500,
         ge=1,
-        description="Stream calls one process holds at once; beyond it calls get 'busy'.",
+        description="Stream calls one process holds at once; beyond it calls get 'busy'. Each open call "
+        "costs about 85 KB, so the default fits a 256 MiB pod (see BENCHMARKS.md); raise it with the memory.",
     )
     lease_ttl_s: float = Field(default=30.0, gt=0, description="Address lease lifetime, seconds.")
     lease_renew_s: float = Field(default=10.0, gt=0, description="Address lease renewal interval, seconds.")

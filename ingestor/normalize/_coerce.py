@@ -76,11 +76,13 @@ def to_rounded_int(value: object, path: str = "") -> int:
 
 
 def to_float(value: object, path: str = "") -> float:
-    """A finite number as a float."""
+    """A finite number within the 64-bit integer range, as a float."""
     if type(value) is float:
-        if value - value == 0.0:
+        if value - value != 0.0:
+            raise Malformed(f"expected a finite number, got {value!r}", path)
+        if -INT_LIMIT < value < INT_LIMIT:
             return value
-        raise Malformed(f"expected a finite number, got {value!r}", path)
+        raise Malformed("number out of range", path)
     if type(value) is int:
         if -INT_LIMIT < value < INT_LIMIT:
             return float(value)
@@ -125,7 +127,7 @@ def to_float_list(value: object, path: str = "") -> list[float]:
     """An array of finite numbers."""
     items = to_array(value, path)
     try:
-        return [item if type(item) is float and item - item == 0.0 else to_float(item) for item in items]
+        return [item if type(item) is float and -INT_LIMIT < item < INT_LIMIT else to_float(item) for item in items]
     except Malformed:
         for index, item in enumerate(items):
             to_float(item, f"{path}[{index}]")
@@ -154,7 +156,7 @@ def req_int(obj: JsonObject, key: str) -> int:
 def req_float(obj: JsonObject, key: str) -> float:
     """The required number ``obj[key]``."""
     value = obj.get(key, _MISSING)
-    if type(value) is float and value - value == 0.0:
+    if type(value) is float and -INT_LIMIT < value < INT_LIMIT:  # also false for NaN and infinities
         return value
     return to_float(value, key)
 
@@ -184,7 +186,7 @@ def opt_rounded_int(obj: JsonObject, key: str) -> int | None:
 def opt_float(obj: JsonObject, key: str) -> float | None:
     """The number ``obj[key]``, None when missing or null."""
     value = obj.get(key)
-    if value is None or (type(value) is float and value - value == 0.0):
+    if value is None or (type(value) is float and -INT_LIMIT < value < INT_LIMIT):
         return value
     return to_float(value, key)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from ingestor.normalize._coerce import JsonObject, Malformed, to_object
 from ingestor.normalize.dispatch import FrameRun
 from ingestor.normalize.results import ControlReplies, NormalizedFrame
 from ingestor.normalize.stats import StatsState
+from shared.jsoncodec import loads
 
 _MAX_REASON_CHARS = 200
 
@@ -28,7 +28,7 @@ def decode_frame(raw: object) -> JsonObject:
     """The frame's top-level JSON object. Raises :class:`~ingestor.normalize._coerce.Malformed`."""
     text = _text(raw)
     try:
-        value = json.loads(text)
+        value = loads(text)
     except (ValueError, RecursionError) as exc:
         raise Malformed(f"invalid JSON ({str(exc)[:_MAX_REASON_CHARS]})") from None
     return to_object(value)

@@ -2,6 +2,7 @@
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -122,8 +123,9 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
             seen.update(value=value, event=event)
             return holds(value)
 
-        async def push(event: Event) -> None:
-            await ctx.report_progress(1, 1, json.dumps({"condition": condition, "value": seen.get("value")}))
+        async def push(event: Event, deadline: float) -> None:
+            async with asyncio.timeout_at(deadline):
+                await ctx.report_progress(1, 1, json.dumps({"condition": condition, "value": seen.get("value")}))
 
         with bus_errors():
             await gateway.require_fresh(net)

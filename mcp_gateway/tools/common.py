@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import time
@@ -100,13 +101,14 @@ def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> Any:
     lag = gateway.metrics.delivery_lag
     direct = direct_progress(ctx)
 
-    async def push(event: Event) -> None:
+    async def push(event: Event, deadline: float) -> None:
         lag.observe(max(0.0, time.time() - event.ts_ms / 1000))
         delivered.inc()
         if direct is not None:
-            await direct(next(counter), event.raw)
+            await direct(next(counter), event.raw, deadline)
         else:
-            await ctx.report_progress(next(counter), None, event.raw)
+            async with asyncio.timeout_at(deadline):
+                await ctx.report_progress(next(counter), None, event.raw)
 
     return push
 

@@ -13,6 +13,7 @@ pinned); the end-to-end tests over HTTP exercise it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -22,7 +23,7 @@ import anyio
 from fastmcp import Context
 from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext
 
-ProgressSender = Callable[[int, str], Awaitable[None]]
+ProgressSender = Callable[[int, str, float], Awaitable[None]]
 _METHOD = '"jsonrpc":"2.0","method":"notifications/progress"'
 
 
@@ -32,7 +33,7 @@ def _json_string(text: str) -> str:
 
 
 def direct_progress(ctx: Context) -> ProgressSender | None:
-    """A sender of progress ``(n, message)`` onto the call's SSE stream, or None to use the SDK path."""
+    """A sender of progress ``(n, message, deadline)`` onto the call's SSE stream, or None for the SDK path."""
     try:
         outbound = getattr(ctx.session, "_request_outbound", None)
     except RuntimeError:
@@ -44,10 +45,14 @@ def direct_progress(ctx: Context) -> ProgressSender | None:
         return None
     head = f'event: message\r\ndata: {{{_METHOD},"params":{{"progressToken":{json.dumps(token)},"progress":'
 
-    async def send(progress: int, message: str) -> None:
-        frame = f'{head}{float(progress)!r},"message":{_json_string(message)}}}}}\r\n\r\n'
+    async def send(progress: int, message: str, deadline: float) -> None:
+        frame = f'{head}{float(progress)!r},"message":{_json_string(message)}}}}}\r\n\r\n'.encode()
         # A closed stream means the caller is gone; the SDK's notify drops the message the same way.
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            await sink.send(frame.encode())
+            try:
+                sink.send_nowait(frame)  # the response loop is usually waiting: hand it over at once
+            except anyio.WouldBlock:
+                async with asyncio.timeout_at(deadline):  # a caller that stopped reading
+                    await sink.send(frame)
 
     return send

@@ -171,6 +171,6 @@ async def test_sigterm_lets_calls_in_flight_return_what_they_have_then_exits_0(
         exit_code=exit_code,
     )
     assert exit_code == 0
-    for index, (at, body) in finished.items():
-        assert at <= exited + 0.1, "the response arrived before the process was gone"
+    assert len(finished) == 10, "every call got its result: it was sent before the process exited"
+    for index, (_, body) in finished.items():
         assert len(body["events"]) >= pushed[index] >= 1 and not body["timed_out"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import mcp_types
 import pytest
+from anyio.streams.memory import MemoryObjectSendStream
 from fastmcp import Client, FastMCP
 from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext, _sse_event
 from mcp_types import JSONRPCNotification
@@ -35,17 +38,9 @@ def _sdk_frame(token: str | int, value: int, message: str) -> bytes:
     return _sse_event(JSONRPCNotification(jsonrpc="2.0", method=data["method"], params=data["params"]))
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def send(self, item: bytes) -> None:
-        self.sent.append(item)
-
-
 class _Outbound(_SingleExchangeDispatchContext):
-    def __init__(self, token: str | int, sink: _Sink | None) -> None:
-        self.sink = sink  # type: ignore[assignment]
+    def __init__(self, token: str | int, sink: MemoryObjectSendStream[bytes] | None) -> None:
+        self.sink = sink
         self.progress_token = token
 
 
@@ -56,12 +51,35 @@ class _Ctx:
 
 @pytest.mark.parametrize("token", ["p1", 42])
 async def test_direct_progress_frames_are_byte_identical_to_the_sdk(token: str | int) -> None:
-    sink = _Sink()
+    sink, frames = anyio.create_memory_object_stream[bytes](0)  # unbuffered, like the SDK's
     send = progress.direct_progress(_Ctx(_Outbound(token, sink)))  # type: ignore[arg-type]
     assert send is not None
-    await send(1, MESSAGE)
-    await send(12, MESSAGE)
-    assert sink.sent == [_sdk_frame(token, 1, MESSAGE), _sdk_frame(token, 12, MESSAGE)]
+    received: list[bytes] = []
+
+    async def response_loop() -> None:
+        await anyio.sleep(0.05)
+        async for frame in frames:
+            received.append(frame)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(response_loop)
+        await send(1, MESSAGE, time.monotonic() + 5)  # the loop is not receiving yet: the send waits
+        await anyio.sleep(0.01)
+        await send(12, MESSAGE, time.monotonic() + 5)  # the loop is waiting: handed over at once
+        await sink.aclose()
+    assert received == [_sdk_frame(token, 1, MESSAGE), _sdk_frame(token, 12, MESSAGE)]
+
+
+async def test_direct_progress_gives_up_at_the_deadline_when_nobody_reads() -> None:
+    sink, frames = anyio.create_memory_object_stream[bytes](0)
+    send = progress.direct_progress(_Ctx(_Outbound("p1", sink)))  # type: ignore[arg-type]
+    assert send is not None
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await send(1, MESSAGE, started + 0.1)
+    assert 0.09 < time.monotonic() - started < 1.0
+    frames.close()
+    sink.close()
 
 
 def test_direct_progress_keeps_the_sdk_path_without_a_modern_stream() -> None:

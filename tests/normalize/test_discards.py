@@ -54,7 +54,7 @@ DISCARDS: list[tuple[str, Any, str]] = [
     (
         "mempoolInfo",
         {"size": 1, "bytes": 2, "mempoolminfee": 1e305},
-        "mempoolInfo: mempoolminfee: expected a fin",
+        "mempoolInfo: mempoolminfee: number out of range",
     ),
     ("vBytesPerSecond", "1873", "vBytesPerSecond: expected a number, got a string"),
     ("vBytesPerSecond", True, "vBytesPerSecond: expected a number, got a boolean"),
