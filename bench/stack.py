@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.mcpwire import McpConnection, call_request
 from bench.procfs import CpuWindow, local_ports_to
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, wait_http_ok
 from tests.support.redis_server import RedisServer, free_port
 
 KEY_PREFIX = "bench"
@@ -109,7 +109,7 @@ class Stack:
         args = ["gateway", "--port", str(port), "--redis-url", self.redis.url, "--key-prefix", KEY_PREFIX]
         self.gateway = ServiceProcess(args, env=self.gateway_env).start()
         self.gateway_port = port
-        await _wait_http(f"http://127.0.0.1:{port}/readyz", 30)
+        await wait_http_ok(f"http://127.0.0.1:{port}/readyz", 30)
         await _wait_fresh(port, 30)
 
     async def stop_gateway(self) -> None:
@@ -117,17 +117,6 @@ class Stack:
         if self.gateway is not None:
             await asyncio.to_thread(self.gateway.stop)
             self.gateway = None
-
-
-async def _wait_http(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout_s} s")
 
 
 async def _wait_fresh(port: int, timeout_s: float) -> None:
@@ -179,7 +168,7 @@ async def running_stack(gateway_env: dict[str, str] | None = None) -> AsyncItera
         server, upstream, upstream_port, ingest, ingest_port, gateway_env={**GATEWAY_ENV, **(gateway_env or {})}
     )
     try:
-        await _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
+        await wait_http_ok(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         stack.control = await connect(f"ws://127.0.0.1:{upstream_port}/control", max_size=None)
         await stack.start_gateway()
         yield stack

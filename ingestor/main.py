@@ -12,7 +12,7 @@ from ingestor.http import create_app
 from ingestor.service import IngestorService
 from shared.errors import UpstreamRejected
 from shared.http_server import HttpServer
-from shared.lifecycle import run_until_signal
+from shared.lifecycle import run_until_signal, trim_heap
 from shared.logs import configure_logging
 from shared.settings import IngestorSettings, redact_url
 
@@ -24,6 +24,7 @@ async def serve(settings: IngestorSettings, stop: asyncio.Event) -> int:
     service = IngestorService(settings)
     http = HttpServer(create_app(service), settings.metrics_host, settings.metrics_port)
     await http.start()
+    trim_heap()
     log.info(
         "ingestor for %s: upstream %s, bus %s, probes on %s",
         settings.network,

@@ -11,21 +11,10 @@ from shared.bus.redis import RedisBackend
 from shared.settings import IngestorSettings, SimSettings
 from simulator import Simulator
 from tests.faults.helpers import Deployment
+from tests.support.timing import FAST_INGESTOR_SETTINGS
 
 StartIngestor = Callable[..., Awaitable[IngestorService]]
-FAST_INGESTOR: dict[str, Any] = {
-    "ping_after_silence_s": 0.6,
-    "dead_after_silence_s": 1.2,
-    "backoff_initial_s": 0.05,
-    "backoff_max_s": 0.5,
-    "healthy_after_s": 0.3,
-    "connect_timeout_s": 2.0,
-    "leader_ttl_s": 2.0,
-    "leader_renew_s": 0.4,
-    "lease_poll_interval_s": 0.1,
-    "status_interval_s": 0.2,
-    "metrics_port": 0,
-}
+FAST_INGESTOR: dict[str, Any] = {**FAST_INGESTOR_SETTINGS, "healthy_after_s": 0.3}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, wait_http_ok
 from tests.support.redis_server import free_port
 
 T = TypeVar("T")
@@ -163,11 +163,7 @@ class Deployment:
 async def wait_ready(*urls: str, timeout: float = 20.0) -> None:
     """Wait until every ``{url}/readyz`` answers 200."""
     for url in urls:
-
-        async def ready(url: str = url) -> bool:
-            return await status_of(f"{url}/readyz") == 200
-
-        await eventually(ready, timeout, f"{url}/readyz", interval=0.1)
+        await wait_http_ok(f"{url}/readyz", timeout)
 
 
 def raw_tool_call(port: int, tool: str, arguments: dict[str, Any], request_id: int = 1) -> bytes:

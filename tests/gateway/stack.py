@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
-
 from shared.settings import SimSettings
 from simulator import Simulator
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, wait_http_ok
 from tests.support.redis_server import free_port
 
 FAST_INGEST_ENV = {
@@ -40,14 +37,7 @@ class Stack:
 
 async def wait_ready(url: str, timeout: float = 20.0) -> None:
     """Wait until GET ``url`` answers 200."""
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} not ready after {timeout} s")
+    await wait_http_ok(url, timeout)
 
 
 @contextlib.asynccontextmanager

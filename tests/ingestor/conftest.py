@@ -9,20 +9,7 @@ from ingestor.service import IngestorService
 from shared.bus.redis import RedisBackend
 from shared.settings import IngestorSettings, SimSettings
 from simulator import Simulator
-
-FAST = {
-    "ping_after_silence_s": 0.6,
-    "dead_after_silence_s": 1.2,
-    "backoff_initial_s": 0.05,
-    "backoff_max_s": 0.5,
-    "healthy_after_s": 0.5,
-    "connect_timeout_s": 2.0,
-    "leader_ttl_s": 2.0,
-    "leader_renew_s": 0.4,
-    "lease_poll_interval_s": 0.1,
-    "status_interval_s": 0.2,
-    "metrics_port": 0,
-}
+from tests.support.timing import FAST_INGESTOR_SETTINGS
 
 
 @pytest.fixture
@@ -40,7 +27,7 @@ def ingestor_settings(
 
     def make(**overrides: Any) -> IngestorSettings:
         values: dict[str, Any] = {
-            **FAST,
+            **FAST_INGESTOR_SETTINGS,
             "upstream_url": simulator.ws_url,
             "upstream_rest_url": f"{simulator.http_url}/api",
             "redis_url": redis_url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,6 +76,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float, message: str, inte
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s: {message}")
+
+
+async def wait_http_ok(url: str, timeout: float = 20.0) -> None:
+    """Wait until GET ``url`` answers 200; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout} s")
 
 
 def http_ok(url: str) -> bool:
