@@ -14,8 +14,6 @@ from ingestor.service import IngestorService
 from shared.errors import BusError
 from shared.metrics import metrics_endpoint
 
-BUS_PROBE_TIMEOUT_S = 1.0
-
 
 def create_app(service: IngestorService) -> Starlette:
     """The probe and metrics app of one ingestor service."""
@@ -26,7 +24,7 @@ def create_app(service: IngestorService) -> Starlette:
 
     async def readyz(request: Request) -> JSONResponse:
         try:
-            await asyncio.wait_for(service.backend.ping(), BUS_PROBE_TIMEOUT_S)
+            await asyncio.wait_for(service.backend.ping(), service.settings.readiness_bus_timeout_s)
             service.bus_ok = True
         except (BusError, TimeoutError):
             service.bus_ok = False

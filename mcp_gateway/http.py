@@ -24,7 +24,6 @@ from shared.errors import BusError
 from shared.metrics import metrics_endpoint
 
 MCP_PATH = "/mcp"
-BUS_PROBE_TIMEOUT_S = 1.0
 
 
 class BearerAuth:
@@ -72,7 +71,7 @@ def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[Collec
         if gateway.shutting_down.is_set():
             reasons.append("shutting down")
         try:
-            await asyncio.wait_for(gateway.backend.ping(), BUS_PROBE_TIMEOUT_S)
+            await asyncio.wait_for(gateway.backend.ping(), settings.readiness_bus_timeout_s)
         except (BusError, TimeoutError):
             reasons.append("event bus (Redis) unreachable")
         body = {"ready": not reasons, "reasons": reasons, "active_streams": gateway.active_streams}

@@ -100,6 +100,14 @@ class BusSettings(_Base):
     redis_retry_max_s: float = Field(
         default=10.0, gt=0, description="Longest wait between Redis reconnect attempts, seconds."
     )
+    readiness_bus_timeout_s: float = Field(
+        default=2.5,
+        gt=0,
+        description=(
+            "Longest wait for the Redis ping behind /readyz, seconds: room for a reconnect over a slow link,"
+            " and below the orchestrator's probe timeout (3 s in the chart)."
+        ),
+    )
 
     def redis_dsn(self) -> str | None:
         """The Redis URL in clear text (never log it; use :func:`redact_url`)."""

@@ -150,7 +150,8 @@ async def test_bearer_token_and_dns_rebinding_guard_mcp_but_not_the_probes(
         "foreign Origin": await _post_mcp(mcp, {"authorization": f"Bearer {TOKEN}", "origin": "http://evil.example"}),
     }
     async with httpx.AsyncClient(timeout=5) as client:
-        probe = (await client.get(f"{gateway_url}/readyz", headers={"host": "10.1.2.3:8000"})).status_code
+        pod_ip = "203.0.113.7:8000"  # kubelet probes carry the pod IP as Host (a documentation-range address)
+        probe = (await client.get(f"{gateway_url}/readyz", headers={"host": pod_ip})).status_code
         metrics = (await client.get(f"{gateway_url}/metrics", headers={"host": "pod.internal"})).status_code
     async with Client(mcp, auth=TOKEN) as authed:
         health = (await authed.call_tool("health", {})).structured_content

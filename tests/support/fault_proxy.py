@@ -104,7 +104,8 @@ class FaultProxy:
             asyncio.create_task(self._pipe(reader, up_writer, link)),
             asyncio.create_task(self._pipe(up_reader, writer, link)),
         ]
-        await asyncio.gather(*link.tasks, return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):  # Python 3.11's stream server logs a cancelled handler
+            await asyncio.gather(*link.tasks, return_exceptions=True)
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: _Link) -> None:
         pending: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
