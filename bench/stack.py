@@ -19,8 +19,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.mcpwire import McpConnection, call_request
 from bench.procfs import CpuWindow, local_ports_to
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, wait_http_ok
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer
 
 KEY_PREFIX = "bench"
 INGEST_ENV = {"MEMPOOL_WS_STATUS_INTERVAL_S": "1", "MEMPOOL_WS_BACKOFF_MAX_S": "1"}

@@ -40,7 +40,11 @@ def tune_gc() -> None:
 async def serve_gateway(
     gateway: Gateway, stop: asyncio.Event, extra_registries: Sequence[CollectorRegistry] = ()
 ) -> int:
-    """Serve ``gateway`` over HTTP until ``stop`` is set; calls in flight return what they have."""
+    """Serve ``gateway`` over HTTP until ``stop`` is set.
+
+    Then stream calls in flight return what they have, other requests are still served for
+    ``shutdown_drain_s``, and requests in flight get the grace period to finish.
+    """
     settings = gateway.settings
     http = HttpServer(
         create_app(gateway, build_server(gateway), extra_registries),
@@ -59,6 +63,7 @@ async def serve_gateway(
     )
     await stop.wait()
     gateway.begin_shutdown()
+    await asyncio.sleep(settings.shutdown_drain_s)
     await http.stop()
     log.info("gateway stopped")
     return 0

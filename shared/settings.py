@@ -203,6 +203,13 @@ class GatewaySettings(BusSettings):
         description="Stream calls one process holds at once; beyond it calls get 'busy'. Each open call "
         "costs about 85 KB, so the default fits a 256 MiB pod (see BENCHMARKS.md); raise it with the memory.",
     )
+    shutdown_drain_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="After SIGTERM, stream calls return at once with what they have, /readyz answers 503 and"
+        " every other request is still served this long (a client's follow-up tools/list, calls routed while"
+        " the pod leaves the Service) before the server stops accepting, seconds.",
+    )
     lease_ttl_s: float = Field(default=30.0, gt=0, description="Address lease lifetime, seconds.")
     lease_renew_s: float = Field(default=10.0, gt=0, description="Address lease renewal interval, seconds.")
     max_tracked_addresses_per_pod: int = Field(

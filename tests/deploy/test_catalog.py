@@ -18,8 +18,8 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.server import SERVER_NAME, build_server
 from shared.bus import MemoryBackend
 from shared.settings import GatewaySettings
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, http_ok, wait_until
-from tests.support.redis_server import free_port
 from tools import render_catalog
 
 ROOT = Path(__file__).resolve().parents[2]

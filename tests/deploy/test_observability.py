@@ -23,8 +23,8 @@ from mcp_gateway.metrics import GatewayMetrics
 from shared.settings import SimSettings
 from simulator import Simulator
 from tests.gateway.stack import FAST_INGEST_ENV, wait_ready
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
-from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL_ENV = "MEMPOOL_WS_PROMTOOL"

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, wait_http_ok
-from tests.support.redis_server import free_port
 
 T = TypeVar("T")
 
@@ -28,7 +28,11 @@ FAST_INGEST_ENV = {
     "MEMPOOL_WS_LEADER_RENEW_S": "0.5",
     "MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5",
 }
-FAST_GATEWAY_ENV = {"MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5", "MEMPOOL_WS_LEASE_RENEW_S": "1"}
+FAST_GATEWAY_ENV = {
+    "MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5",
+    "MEMPOOL_WS_LEASE_RENEW_S": "1",
+    "MEMPOOL_WS_SHUTDOWN_DRAIN_S": "0.2",
+}
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str, interval: float = 0.05) -> T:

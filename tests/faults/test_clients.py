@@ -21,13 +21,14 @@ import redis.asyncio as aioredis
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from shared.settings import SimSettings
+from shared.settings import GatewaySettings, SimSettings
 from simulator import Simulator
 from tests.faults.helpers import Deployment, eventually, figures, scrape, status_of, until, wait_ready
 from tests.faults.stream_holder import holder_address
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDERS, STREAMS_PER_HOLDER = 5, 100
+DRAIN_S = GatewaySettings.model_fields["shutdown_drain_s"].default
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ async def test_sigterm_lets_calls_in_flight_return_what_they_have_then_exits_0(
     deployment: Deployment, sim: Simulator
 ) -> None:
     _, ingest_url = deployment.ingest(sim.ws_url, f"{sim.http_url}/api")
-    gateway, gateway_url = deployment.gateway()
+    gateway, gateway_url = deployment.gateway(env={"MEMPOOL_WS_SHUTDOWN_DRAIN_S": str(DRAIN_S)})
     await wait_ready(ingest_url, gateway_url)
     pushed: dict[int, int] = {}
     finished: dict[int, tuple[float, dict[str, Any]]] = {}
@@ -159,9 +160,14 @@ async def test_sigterm_lets_calls_in_flight_return_what_they_have_then_exits_0(
     await until(lambda: len(pushed) == 10, 20, "every call to receive an event")
     gateway.signal(signal.SIGTERM)
     signalled = time.monotonic()
+    await asyncio.gather(*calls)
+    draining = await status_of(f"{gateway_url}/readyz")
+    async with Client(f"{gateway_url}/mcp") as late:
+        pulled = (await late.call_tool("stream_stats", {"want": False})).structured_content
+        streamed = (await late.call_tool("stream_stats", {"max_events": 5, "timeout_s": 30})).structured_content
+    answered_within_s = time.monotonic() - signalled
     exit_code = await asyncio.to_thread(gateway.wait, 20)
     exited = time.monotonic()
-    await asyncio.gather(*calls)
     figures(
         "gateway-sigterm",
         calls=len(finished),
@@ -169,8 +175,13 @@ async def test_sigterm_lets_calls_in_flight_return_what_they_have_then_exits_0(
         last_result_after_signal_s=max(at for at, _ in finished.values()) - signalled,
         exit_after_signal_s=exited - signalled,
         exit_code=exit_code,
+        late_calls_answered_after_signal_s=answered_within_s,
     )
     assert exit_code == 0
+    assert draining == 503, "a draining pod leaves the Service"
+    assert pulled and pulled["events"], "a pull during the drain is served"
+    assert streamed is not None and len(streamed["events"]) < 5 and not streamed["timed_out"], "streams end at once"
+    assert exited - signalled >= DRAIN_S
     assert len(finished) == 10, "every call got its result: it was sent before the process exited"
     for index, (_, body) in finished.items():
         assert len(body["events"]) >= pushed[index] >= 1 and not body["timed_out"]

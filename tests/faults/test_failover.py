@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from tests.faults.helpers import Deployment, eventually, figures, http_get, wait_ready
 from tests.faults.test_upstream_restarts import check_blocks
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 
 async def role(url: str) -> str:

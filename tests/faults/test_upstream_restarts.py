@@ -15,7 +15,7 @@ from fastmcp import Client
 
 from mcp_gateway.client import stream
 from tests.faults.helpers import Deployment, eventually, figures, scrape, until, wait_ready
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 RESTARTS = 20
 SPEED = 2400  # a block every 0.25 s

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from shared.settings import SimSettings
 from simulator import Simulator
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, wait_http_ok
-from tests.support.redis_server import free_port
 
 FAST_INGEST_ENV = {
     "MEMPOOL_WS_BACKOFF_INITIAL_S": "0.1",
@@ -18,6 +18,7 @@ FAST_INGEST_ENV = {
     "MEMPOOL_WS_LEASE_POLL_INTERVAL_S": "0.1",
     "MEMPOOL_WS_STATUS_INTERVAL_S": "0.3",
 }
+FAST_GATEWAY_ENV = {"MEMPOOL_WS_SHUTDOWN_DRAIN_S": "0.2"}
 
 
 @dataclass
@@ -57,12 +58,16 @@ async def running_stack(
         try:
             for _ in range(gateways):
                 port = free_port()
-                process = ServiceProcess(["gateway", "--port", str(port), *common], env=gateway_env).start()
+                process = ServiceProcess(
+                    ["gateway", "--port", str(port), *common], env={**FAST_GATEWAY_ENV, **(gateway_env or {})}
+                ).start()
                 stack.processes.append(process)
                 stack.gateways.append(f"http://127.0.0.1:{port}")
             await wait_ready(f"http://127.0.0.1:{metrics_port}/readyz")
             for url in stack.gateways:
                 await wait_ready(f"{url}/readyz")
+            for process in stack.processes:
+                assert process.alive(), f"a service exited during startup:\n{process.output()[-2000:]}"
             yield stack
         finally:
             for process in stack.processes:

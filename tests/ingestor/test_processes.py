@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, http_ok, run_command, wait_until
-from tests.support.redis_server import free_port
 
 FAST_ENV = {
     "MEMPOOL_WS_BACKOFF_INITIAL_S": "0.1",

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from shared.jsoncodec import dumps_compact, loads
 
+EXACT_INTEGERS = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # beyond: see the last test
+
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none() | st.booleans() | EXACT_INTEGERS | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
