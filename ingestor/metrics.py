@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from shared.metrics import LATENCY_BUCKETS_S
+from shared.metrics import LATENCY_BUCKETS_S, ChildrenByLabel, topic_label
 
 KNOWN_FRAME_KEYS = frozenset(
     {
@@ -77,7 +77,19 @@ class IngestorMetrics:
         self.leader = Gauge("ingestor_leader", "1 while this replica holds the leader lease.", registry=r)
         self.bus_up = Gauge("ingestor_bus_up", "1 while the event bus answers.", registry=r)
 
+        self._frames_by_key = ChildrenByLabel(self.frames)
+        self._published_by_topic = ChildrenByLabel(self.events_published)
+
     def count_frame_keys(self, keys: list[str]) -> None:
         """Count a frame's keys, folding unknown ones into one label so cardinality stays bounded."""
         for key in keys:
-            self.frames.labels(key if key in KNOWN_FRAME_KEYS else "other").inc()
+            self._frames_by_key[key if key in KNOWN_FRAME_KEYS else "other"].inc()
+
+    def count_published(self, topics: list[str]) -> None:
+        """Count published events by topic (per-address topics fold into ``address``)."""
+        per_label: dict[str, int] = {}
+        for topic in topics:
+            label = topic_label(topic)
+            per_label[label] = per_label.get(label, 0) + 1
+        for label, count in per_label.items():
+            self._published_by_topic[label].inc(count)

@@ -24,7 +24,6 @@ from ingestor.rest import UpstreamRest
 from shared.bus import Bus
 from shared.errors import BusUnavailable, UpstreamError
 from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, Publication, address_topic
-from shared.metrics import topic_label
 from shared.models import Block, GapInfo, GapNotice
 
 log = logging.getLogger(__name__)
@@ -212,6 +211,5 @@ class Publisher:
                 delay = min(delay * 2, self._retry_max_s)
         self._metrics.bus_up.set(1)
         self._metrics.publish_latency.observe(max(0.0, time.time() - received_ms / 1000))
-        for event in events:
-            self._metrics.events_published.labels(topic_label(event.topic)).inc()
+        self._metrics.count_published([event.topic for event in events])
         self.published += len(events)
