@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from shared.bus import Coordinator
 from shared.errors import BusUnavailable, CapacityError
@@ -19,8 +20,20 @@ from shared.errors import BusUnavailable, CapacityError
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
+class _Slot:
+    """The calls waiting on one (network, address) and the lock that orders its lease writes."""
+
+    calls: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 class LeaseKeeper:
-    """Holds and renews address leases for one gateway process (``holder``)."""
+    """Holds and renews address leases for one gateway process (``holder``).
+
+    Every write to one lease (create, renew, release) runs under its slot's lock, so a background renewal
+    can never land after the release of the last call and bring a dead lease back for its whole TTL.
+    """
 
     def __init__(
         self,
@@ -38,13 +51,13 @@ class LeaseKeeper:
         self._renew_s = renew_s
         self._linger_s = linger_s
         self._max_addresses = max_addresses
-        self._holds: dict[tuple[str, str], int] = {}
+        self._slots: dict[tuple[str, str], _Slot] = {}
         self._renewer: asyncio.Task[None] | None = None
 
     @property
     def held(self) -> int:
         """Distinct addresses with at least one waiting call."""
-        return len(self._holds)
+        return sum(1 for slot in self._slots.values() if slot.calls)
 
     def start(self) -> None:
         """Start renewing held leases."""
@@ -57,52 +70,61 @@ class LeaseKeeper:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        for network, address in list(self._holds):
+        for network, address in list(self._slots):
             with contextlib.suppress(BusUnavailable):
                 await self._coordinator.release_lease(network, address, self.holder)
-        self._holds.clear()
+        self._slots.clear()
 
     @contextlib.asynccontextmanager
     async def hold(self, network: str, address: str) -> AsyncIterator[None]:
         """Keep ``address`` tracked upstream while inside the block."""
         key = (network, address)
-        if key not in self._holds and len(self._holds) >= self._max_addresses:
+        slot = self._slots.get(key)
+        if (slot is None or not slot.calls) and self.held >= self._max_addresses:
             raise CapacityError(
                 f"this gateway process already tracks {self._max_addresses} addresses (its limit); "
                 "wait for other calls to finish or retry on another replica"
             )
-        first = key not in self._holds
-        self._holds[key] = self._holds.get(key, 0) + 1
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+        slot.calls += 1
         ended_normally = False
         try:
-            if first:
-                await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
+            if slot.calls == 1:
+                async with slot.lock:
+                    await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
             yield
             ended_normally = True
         finally:
-            await asyncio.shield(self._leave(key, linger=ended_normally))
+            await asyncio.shield(self._leave(key, slot, linger=ended_normally))
 
-    async def _leave(self, key: tuple[str, str], *, linger: bool) -> None:
-        remaining = self._holds.get(key, 1) - 1
-        if remaining > 0:
-            self._holds[key] = remaining
+    async def _leave(self, key: tuple[str, str], slot: _Slot, *, linger: bool) -> None:
+        slot.calls -= 1
+        if slot.calls:
             return
-        self._holds.pop(key, None)
         network, address = key
-        try:
-            if linger:
-                await self._coordinator.renew_lease(network, address, self.holder, self._linger_s)
-            else:
-                await self._coordinator.release_lease(network, address, self.holder)
-        except BusUnavailable as exc:
-            log.warning("could not %s the lease on %s: %s", "extend" if linger else "release", address, exc)
+        async with slot.lock:
+            if slot.calls:
+                return  # another call took the address up while this one waited
+            try:
+                if linger:
+                    await self._coordinator.renew_lease(network, address, self.holder, self._linger_s)
+                else:
+                    await self._coordinator.release_lease(network, address, self.holder)
+            except BusUnavailable as exc:
+                log.warning("could not %s the lease on %s: %s", "extend" if linger else "release", address, exc)
+            finally:
+                if not slot.calls and self._slots.get(key) is slot:
+                    del self._slots[key]
 
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self._renew_s)
-            for network, address in list(self._holds):
+            for (network, address), slot in list(self._slots.items()):
                 try:
-                    await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
+                    async with slot.lock:
+                        if slot.calls:
+                            await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
                 except BusUnavailable as exc:
                     log.warning("lease renewal failed: %s", exc)
                     break
