@@ -17,6 +17,27 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+_OWS = b" \t"
+
+
+class TrimmedHeaderValues:
+    """Strips optional whitespace around header values (RFC 9110 section 5.5) before the app sees them.
+
+    uvicorn's h11 parser trims it, its httptools parser does not: ``Mcp-Name:  stream_blocks `` must
+    still name ``stream_blocks``.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and any(
+            value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t") for _, value in scope["headers"] if value
+        ):
+            scope = {**scope, "headers": [(name, value.strip(_OWS)) for name, value in scope["headers"]]}
+        await self._app(scope, receive, send)
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -37,7 +58,7 @@ class HttpServer:
         self.host = host
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
-            app,
+            TrimmedHeaderValues(app),
             log_config=None,
             access_log=False,
             lifespan="on",

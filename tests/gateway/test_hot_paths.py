@@ -21,7 +21,7 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import progress
 from shared.bus import MemoryBackend
 from shared.errors import BusUnavailable
-from shared.http_server import bind_socket
+from shared.http_server import HttpServer, bind_socket
 from shared.models import IngestorStatus
 from shared.settings import GatewaySettings
 from tests.gateway.conftest import FakeFeed
@@ -158,3 +158,24 @@ def test_accepted_http_sockets_are_tcp_so_asyncio_disables_nagle() -> None:
     finally:
         client.close()
         listener.close()
+
+
+async def test_header_values_reach_the_app_without_surrounding_whitespace() -> None:
+    async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        value = dict(scope["headers"]).get(b"mcp-name", b"")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(value))]})
+        await send({"type": "http.response.body", "body": value})
+
+    server = HttpServer(echo, "127.0.0.1", 0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nMcp-Name: \t stream_blocks  \r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        await server.stop()
+    assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"\r\n\r\nstream_blocks")
