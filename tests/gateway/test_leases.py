@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from mcp_gateway.leases import LeaseKeeper
+import pytest
+
+from mcp_gateway.leases import RENEWALS_IN_FLIGHT, LeaseKeeper
 from shared.bus import MemoryBackend
+from shared.errors import BusUnavailable
 
 ADDRESS = "bc1qexampleaddress"
 
@@ -103,3 +106,53 @@ async def test_a_call_arriving_while_the_last_one_releases_keeps_the_address_lea
         await asyncio.gather(first, second, return_exceptions=True)
         await keeper.stop()
     assert await backend.leased_addresses("mainnet") == set()
+
+
+async def test_a_renewal_round_keeps_a_few_renewals_in_flight_and_renews_them_all() -> None:
+    backend = GatedBackend()
+    keeper = LeaseKeeper(backend, "pod-1", ttl_s=30, renew_s=3600, linger_s=5, max_addresses=100)
+    addresses = [f"{ADDRESS}{index}" for index in range(20)]
+    stop = asyncio.Event()
+
+    async def call(address: str) -> None:
+        async with keeper.hold("mainnet", address):
+            await stop.wait()
+
+    calls = [asyncio.create_task(call(address)) for address in addresses]
+    await until(lambda: backend.writes.count("renew") == len(addresses))
+    backend.gate.clear()
+    round_ = asyncio.create_task(keeper._renew_round())
+    await until(lambda: backend.renewals_in_flight == RENEWALS_IN_FLIGHT)
+    await asyncio.sleep(0.05)
+    assert backend.renewals_in_flight == RENEWALS_IN_FLIGHT, "bounded, and more than one at a time"
+    backend.gate.set()
+    await round_
+    assert backend.writes.count("renew") == 2 * len(addresses)
+    stop.set()
+    await asyncio.gather(*calls)
+    await keeper.stop()
+
+
+async def test_one_failing_renewal_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    class FailingOnce(GatedBackend):
+        async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
+            if address.endswith("3") and self.writes.count("renew") >= 5:
+                raise BusUnavailable("renew lease: connection reset")
+            await super().renew_lease(network, address, holder, ttl_s)
+
+    backend = FailingOnce()
+    keeper = LeaseKeeper(backend, "pod-1", ttl_s=30, renew_s=3600, linger_s=5, max_addresses=100)
+    stop = asyncio.Event()
+
+    async def call(address: str) -> None:
+        async with keeper.hold("mainnet", address):
+            await stop.wait()
+
+    calls = [asyncio.create_task(call(f"{ADDRESS}{index}")) for index in range(5)]
+    await until(lambda: backend.writes.count("renew") == 5)
+    await keeper._renew_round()
+    assert backend.writes.count("renew") == 9
+    assert "lease renewal failed for 1 of 5 addresses" in caplog.text
+    stop.set()
+    await asyncio.gather(*calls)
+    await keeper.stop()
