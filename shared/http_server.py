@@ -32,7 +32,7 @@ class TrimmedHeaderValues:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and any(
-            value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t") for _, value in scope["headers"] if value
+            value and (value[0] in _OWS or value[-1] in _OWS) for _, value in scope["headers"]
         ):
             scope = {**scope, "headers": [(name, value.strip(_OWS)) for name, value in scope["headers"]]}
         await self._app(scope, receive, send)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.gateway.stack import FAST_GATEWAY_ENV as STACK_GATEWAY_ENV
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, wait_http_ok
 
@@ -28,11 +29,7 @@ FAST_INGEST_ENV = {
     "MEMPOOL_WS_LEADER_RENEW_S": "0.5",
     "MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5",
 }
-FAST_GATEWAY_ENV = {
-    "MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5",
-    "MEMPOOL_WS_LEASE_RENEW_S": "1",
-    "MEMPOOL_WS_SHUTDOWN_DRAIN_S": "0.2",
-}
+FAST_GATEWAY_ENV = {**STACK_GATEWAY_ENV, "MEMPOOL_WS_REDIS_RETRY_MAX_S": "0.5", "MEMPOOL_WS_LEASE_RENEW_S": "1"}
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str, interval: float = 0.05) -> T:
