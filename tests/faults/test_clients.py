@@ -130,9 +130,19 @@ async def test_more_streams_than_a_pod_allows_get_busy_at_once_and_the_rest_are_
         later = await client.call_tool("stream_stats", {"max_events": 1, "timeout_s": 5})
     rejected = await scrape(f"{gateway_url}/metrics", "gateway_busy_rejections_total", {"limit": "streams"})
     busy = [seconds for kind, seconds in outcomes if kind == "busy"]
-    figures("clients-busy", calls=40, served=40 - len(busy), busy=len(busy), busy_answer_s_max=max(busy))
-    assert 40 - len(busy) == 5 and rejected == len(busy) == 35
-    assert max(busy) < 2, "a refusal is immediate, not a wait"
+    served = [seconds for kind, seconds in outcomes if kind == "served"]
+    figures(
+        "clients-busy",
+        calls=40,
+        served=len(served),
+        busy=len(busy),
+        busy_answer_s_max=max(busy),
+        served_answer_s_min=min(served),
+    )
+    assert len(served) == 5 and rejected == len(busy) == 35
+    # Both times include 40 fastmcp clients starting at once in this process (1.3 to 2.5 s on 2 cores); a
+    # refusal that waited for a slot would come after the served calls' 4 s timeout.
+    assert max(busy) < min(served), "a refusal is immediate, not a wait for a slot"
     assert ready == 200 and later.structured_content and later.structured_content["events"]
 
 
