@@ -27,7 +27,7 @@ from shared.bus._queue import DeliveryQueue
 from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
-from shared.errors import BusError, BusUnavailable
+from shared.errors import BusError, BusOutOfMemory, BusReadOnly, BusUnavailable
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
 from shared.settings import redact_url
@@ -165,10 +165,10 @@ class RedisBackend(Backend):
     async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
         names = self.names(network)
         with self._translated("read history"):
-            current, epoch, entries = await self._history_script(
+            current, epoch, entries, refused = await self._history_script(
                 keys=[names.seq, names.epoch, names.history(topic)], args=[after, limit + 1, _new_epoch()]
             )
-        position = Position(epoch=str(epoch), last_id=int(current))
+        position = _position(current, epoch, refused)
         if after > position.last_id:
             return HistoryPage(events=[], gap=True, has_more=False, position=position)
         parsed = [_entry_fields(entry) for entry in entries]
@@ -189,10 +189,10 @@ class RedisBackend(Backend):
     async def position(self, network: str) -> Position:
         names = self.names(network)
         with self._translated("read position"):
-            current, epoch, _ = await self._history_script(
+            current, epoch, _, refused = await self._history_script(
                 keys=[names.seq, names.epoch, names.history("")], args=[0, 0, _new_epoch()]
             )
-        return Position(epoch=str(epoch), last_id=int(current))
+        return _position(current, epoch, refused)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -329,6 +329,21 @@ class RedisBackend(Backend):
 
 def _new_epoch() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def _position(current: Any, epoch: Any, refused: Any) -> Position:
+    refusal = _write_refusal(str(refused)) if refused else None
+    if epoch is None:  # no epoch yet, and Redis refused to start one
+        raise refusal or BusError("read position: the network has no epoch")
+    return Position(epoch=str(epoch), last_id=int(current), writes_refused=refusal)
+
+
+def _write_refusal(reply: str) -> BusError:
+    if reply.startswith("OOM"):
+        return BusOutOfMemory(f"Redis is out of memory and refuses writes: {reply}")
+    if reply.startswith("READONLY"):
+        return BusReadOnly(f"Redis is a read-only replica and refuses writes: {reply}")
+    return BusError(f"Redis refuses writes: {reply}")
 
 
 def _entry_fields(entry: Sequence[Any]) -> dict[str, str]:
