@@ -7,6 +7,11 @@ Order of operations (so nothing falls between history and live):
 3. catch up from history after that point (reporting ``gap`` if the window no longer reaches it);
 4. take live events, skipping any already delivered (ids only grow), until ``max_events`` or the deadline;
    when the hub says live delivery may have lost events, catch up from history again.
+
+What ended the wait decides ``timed_out`` (the deadline: true; ``max_events`` or a shutdown: false), once.
+A cursor ahead of the newest event of its epoch means "from now"; ``gap`` is true only when events may
+really have been missed (the history window moved past the cursor, or the epoch changed). A bus error
+is transient: the call retries until its deadline.
 """
 
 from __future__ import annotations
@@ -15,15 +20,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from mcp_gateway.availability import BusState, bus_state
 from mcp_gateway.cursor import Cursor
 from mcp_gateway.gateway import Gateway
 from shared.bus import HistoryPage, Resync, Subscriber
+from shared.errors import BusError
 from shared.events import Event
 
-EventSink = Callable[[Event, float], Awaitable[None]]
-"""Pushes an event to the caller; returns by the deadline (``time.monotonic()``) or raises TimeoutError."""
+EventSink = Callable[[Event, str, float], Awaitable[None]]
+"""Pushes an event (and its epoch) to the caller; returns by the deadline (``time.monotonic()``) or raises
+TimeoutError."""
 EventFilter = Callable[[Event], bool]
 HISTORY_PAGE = 200
+BUS_RETRY_MAX_S = 0.5
+"""Longest pause between two tries of a call that waits for the bus to answer again."""
 
 
 @dataclass(slots=True)
@@ -34,6 +46,8 @@ class Collected:
     cursor: Cursor = field(default_factory=lambda: Cursor(None, 0))
     gap: bool = False
     timed_out: bool = False
+    bus_trouble: BusState | None = None
+    """The state of the bus when it last failed during the call (None: it answered throughout)."""
 
 
 class _Collector:
@@ -53,35 +67,85 @@ class _Collector:
         self.deadline = deadline
         self.accept = accept
         self.result = Collected()
+        self.started = False
+        self.behind = False
+        """Live delivery may have lost events: catch up from history before taking live ones again."""
 
     @property
     def full(self) -> bool:
         return len(self.result.events) >= self.max_events
 
+    async def run(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
+        """Start, then follow until full or the deadline; ride out bus errors until the deadline."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(BusError),
+            wait=self._pause,
+            stop=self._give_up,
+            before_sleep=self._note_trouble,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if not self.started:
+                    await self.start(cursor)
+                elif self.behind:
+                    await self.catch_up()
+                if not self.full:
+                    await self.follow(subscriber)
+
+    def _pause(self, state: RetryCallState) -> float:
+        return min(_BACKOFF(state), max(0.0, self.deadline - time.monotonic()))
+
+    def _give_up(self, state: RetryCallState) -> bool:
+        return time.monotonic() >= self.deadline or self.gateway.shutting_down.is_set()
+
+    def _note_trouble(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, BusError):
+            self.result.bus_trouble = bus_state(error)
+
     async def start(self, cursor: Cursor | None) -> None:
+        """Find the starting point (once: a retry after a bus error goes on from where it stopped)."""
         if cursor is None:
             position = await self.gateway.backend.position(self.network)
-            self.result.cursor = Cursor(position.epoch, position.last_id)
+            self._start_at(Cursor(position.epoch, position.last_id))
             return
         page = await self._page(cursor.last_id)
-        epoch = page.position.epoch
-        if cursor.epoch is not None and cursor.epoch != epoch:
-            self.result.gap = True
-            self.result.cursor = Cursor(epoch, page.position.last_id)
-            return
-        self.result.cursor = Cursor(epoch, cursor.last_id)
-        if await self._consume(page):
-            await self.catch_up()
+        position = page.position
+        if cursor.epoch is not None and cursor.epoch != position.epoch:
+            self._start_at(Cursor(position.epoch, position.last_id), gap=True)  # what followed it is gone
+        elif cursor.last_id > position.last_id:
+            # Ahead of the newest event: in this epoch nothing followed it yet, so from now on; a bare id
+            # this epoch never reached comes from an older one, whose later events may have been missed.
+            self._start_at(Cursor(position.epoch, position.last_id), gap=cursor.epoch is None)
+        else:
+            self._start_at(Cursor(position.epoch, cursor.last_id))
+            self.behind = True
+            if await self._consume(page):
+                await self.catch_up()
+            self.behind = False
+
+    def _start_at(self, cursor: Cursor, *, gap: bool = False) -> None:
+        self.result.cursor = cursor
+        self.result.gap |= gap
+        self.started = True
 
     async def catch_up(self) -> None:
+        self.behind = True
         while not self.full:
             page = await self._page(self.result.cursor.last_id)
-            if page.position.epoch != self.result.cursor.epoch:
+            position = page.position
+            if position.epoch != self.result.cursor.epoch:
                 self.result.gap = True
-                self.result.cursor = Cursor(page.position.epoch, 0)
+                self.result.cursor = Cursor(position.epoch, 0)
                 continue
+            if self.result.cursor.last_id > position.last_id:  # the sequence went back: ids may repeat
+                self.result.gap = True
+                self.result.cursor = Cursor(position.epoch, position.last_id)
+                break
             if not await self._consume(page):
-                return
+                break
+        self.behind = False
 
     async def _page(self, after: int) -> HistoryPage:
         return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
@@ -103,25 +167,29 @@ class _Collector:
             return
         self.result.events.append(event)
         try:
-            await self.on_event(event, self.deadline)
+            await self.on_event(event, cursor.epoch or "", self.deadline)
         except TimeoutError:
             self.result.timed_out = True  # the caller stopped reading: keep the event for the result
 
-    async def follow(self, subscriber: Subscriber, deadline: float) -> None:
-        while not self.full and not self.gateway.shutting_down.is_set():
-            remaining = deadline - time.monotonic()
+    async def follow(self, subscriber: Subscriber) -> None:
+        """Take live events until full, the deadline or shutdown; what ended the wait sets ``timed_out``."""
+        shutting_down = self.gateway.shutting_down
+        while not self.full and not shutting_down.is_set():
+            remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.result.timed_out = True
                 return
             message = await subscriber.get(remaining)
-            if message is None:
-                if time.monotonic() >= deadline:
-                    self.result.timed_out = True
+            if message is None:  # the wait's timer ran out, or a shutdown closed the subscriber
+                self.result.timed_out = not shutting_down.is_set()
                 return
             if isinstance(message, Resync):
                 await self.catch_up()
             else:
                 await self.take(message)
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.05, max=BUS_RETRY_MAX_S, jitter=0.05)
 
 
 async def collect(
@@ -138,13 +206,19 @@ async def collect(
     """Gather up to ``max_events`` events of ``topic`` after ``cursor`` (or from now), within ``timeout_s``.
 
     ``on_event`` runs for each event as soon as it is taken (to push it to the caller). With ``accept``,
-    events it rejects advance the cursor but are neither returned nor pushed.
+    events it rejects advance the cursor but are neither returned nor pushed. Bus errors are ridden out
+    until the deadline (the bus comes back on its own); :class:`~shared.errors.BusError` is raised only
+    when the bus never answered during the whole call, so there is no position to return.
     """
     deadline = time.monotonic() + timeout_s
     collector = _Collector(gateway, network, topic, max_events, on_event, accept, deadline)
     channel = gateway.names(network).channel(topic)
     async with gateway.hub.subscribe(channel) as subscriber:
-        await collector.start(cursor)
-        if not collector.full:
-            await collector.follow(subscriber, deadline)
+        try:
+            await collector.run(cursor, subscriber)
+        except BusError as exc:
+            collector.result.bus_trouble = bus_state(exc)
+            if not collector.started:
+                raise
+            collector.result.timed_out = not gateway.shutting_down.is_set()
     return collector.result
