@@ -47,8 +47,8 @@ BUS_REASONS: dict[BusState, str] = {
 }
 TOPIC_CADENCE = {
     TOPIC_BLOCKS: "about every 10 minutes",
-    TOPIC_MEMPOOL_BLOCKS: "every few seconds",
-    TOPIC_STATS: "every few seconds",
+    TOPIC_MEMPOOL_BLOCKS: "about every 2 s",
+    TOPIC_STATS: "about every 2 s",
     TOPIC_LIVE_2H: "about every minute",
 }
 """How often the mempool upstream produces each topic (an address produces events when it is paid)."""
