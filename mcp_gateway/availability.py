@@ -2,9 +2,10 @@
 
 The facts (gathered by :meth:`Gateway.availability`, shared by concurrent callers, cached briefly): the
 networks this deployment serves, whether this process is shutting down, whether the bus answers (and if
-not, why; if it answers, whether it refuses writes), and the ingestor's status record. :func:`assess` turns
-them into a status with reasons, and admission follows from that status alone, so ``health``, ``/readyz``
-and the tools can never disagree:
+not, why; if it answers, whether it refuses writes), the ingestor's status record, and the newest event
+of each topic (an event newer than the status record shows data flowing that the record does not yet).
+:func:`assess` turns them into a status with reasons, and admission follows from that status alone, so
+``health``, ``/readyz`` and the tools can never disagree:
 
 * **down**: a network this deployment does not serve (every call refused at once, naming the served
   ones), this process shutting down (waiting calls return at once with what they have), or the bus
@@ -67,6 +68,15 @@ def bus_state(error: BusError) -> BusState:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicLatest:
+    """The newest event of a topic, as far as availability cares."""
+
+    topic: str
+    event_id: str | None
+    ts_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything availability is decided from."""
 
@@ -75,8 +85,29 @@ class Facts:
     shutting_down: bool
     bus: BusState
     ingestor: IngestorStatus | None
+    topics: tuple[TopicLatest, ...]
     stale_after_s: float
     now_s: float
+
+    @property
+    def newest_event_ms(self) -> int | None:
+        """Ingest time of the newest event of any topic."""
+        return max((topic.ts_ms for topic in self.topics if topic.ts_ms is not None), default=None)
+
+    @property
+    def upstream_connected(self) -> bool:
+        """What the status record says, unless an event newer than the record proves data flows since."""
+        status = self.ingestor
+        if status is None:
+            return False
+        return status.upstream_connected or (self.newest_event_ms or 0) > status.updated_ms
+
+    @property
+    def data_age_s(self) -> float | None:
+        """Seconds since the upstream last delivered: its last frame, or a newer event."""
+        frame = self.ingestor.last_frame_ms if self.ingestor else None
+        newest = max((ms for ms in (frame, self.newest_event_ms) if ms), default=None)
+        return self.now_s - newest / 1000 if newest is not None and self.ingestor is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +122,9 @@ class Availability:
     served: tuple[str, ...]
     bus: BusState
     ingestor: IngestorStatus | None
+    upstream_connected: bool
     last_frame_age_s: float | None
+    topics: tuple[TopicLatest, ...]
     shutting_down: bool
 
     @property
@@ -109,11 +142,6 @@ class Availability:
         """Whether the bus answers (reads work, even if it refuses writes)."""
         return self.bus not in UNREACHABLE
 
-    @property
-    def upstream_connected(self) -> bool:
-        """Whether the ingestor reports an open upstream connection."""
-        return self.bus_reachable and self.ingestor is not None and self.ingestor.upstream_connected
-
     def refusal(self) -> str | None:
         """Why every call for this network is refused at once, or None: calls are admitted."""
         return None if self.network_served else self.reasons[0]
@@ -121,7 +149,8 @@ class Availability:
 
 def assess(facts: Facts) -> Availability:
     """The verdict from ``facts``: the one function behind health, readiness and admission."""
-    age = facts.now_s - facts.ingestor.last_frame_ms / 1000 if facts.ingestor and facts.ingestor.last_frame_ms else None
+    reachable = facts.bus not in UNREACHABLE
+    age = facts.data_age_s if reachable else None
     problems = _problems(facts, age)
     down = {"network_not_served", "shutting_down", "bus_unreachable", "bus_credentials_refused"}
     status: Status = "ok" if not problems else "down" if problems[0][0] in down else "degraded"
@@ -132,8 +161,10 @@ def assess(facts: Facts) -> Availability:
         quiet_reason=problems[0][0] if problems else "no_events",
         served=facts.served,
         bus=facts.bus,
-        ingestor=facts.ingestor if facts.bus not in UNREACHABLE else None,
-        last_frame_age_s=age if facts.bus not in UNREACHABLE else None,
+        ingestor=facts.ingestor if reachable else None,
+        upstream_connected=reachable and facts.upstream_connected,
+        last_frame_age_s=age,
+        topics=facts.topics if reachable else (),
         shutting_down=facts.shutting_down,
     )
 
@@ -161,7 +192,7 @@ def _problems(facts: Facts, age: float | None) -> list[tuple[str, str]]:
             )
         )
         return problems
-    if not status.upstream_connected:
+    if not facts.upstream_connected:
         problems.append(("upstream_disconnected", "the ingestor is disconnected from the mempool upstream"))
     if age is None:
         problems.append(("upstream_stale", "no upstream data yet"))

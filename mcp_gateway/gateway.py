@@ -16,13 +16,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mcp_gateway.availability import Availability, BusState, Facts, assess, bus_state
+from mcp_gateway.availability import Availability, BusState, Facts, TopicLatest, assess, bus_state
 from mcp_gateway.errors import BusyError
 from mcp_gateway.leases import LeaseKeeper
 from mcp_gateway.metrics import GatewayMetrics
 from shared.bus import Backend, Hub, Resync, create_backend
 from shared.channels import Names
 from shared.errors import BusError, BusUnavailable
+from shared.events import STREAM_TOPICS
 from shared.models import IngestorStatus
 from shared.settings import GatewaySettings
 
@@ -123,7 +124,7 @@ class Gateway:
             self.metrics.busy_rejections.labels("streams").inc()
             raise BusyError(
                 f"busy: this gateway process already serves its limit of {self.settings.max_concurrent_streams} "
-                "waiting calls; call again (another replica may have room, and calls here end within their timeout_s)"
+                "waiting calls; retry (another replica may have room, and calls here end within their timeout_s)"
             )
         self.active_streams += 1
         self.metrics.active_streams.inc()
@@ -141,7 +142,7 @@ class Gateway:
         """
         settings = self.settings
         served = settings.served_networks
-        probe = await self._probe(network) if network in served else _Probe("ok", None)
+        probe = await self._probe(network) if network in served else _Probe("ok")
         return assess(
             Facts(
                 network=network,
@@ -149,6 +150,7 @@ class Gateway:
                 shutting_down=self.shutting_down.is_set(),
                 bus=probe.bus,
                 ingestor=probe.status,
+                topics=probe.topics,
                 stale_after_s=settings.stale_after_s,
                 now_s=time.time(),
             )
@@ -167,17 +169,25 @@ class Gateway:
 
     async def _read_facts(self, network: str) -> _Probe:
         started = time.monotonic()
+        backend = self.backend
         try:
             async with asyncio.timeout(self.settings.readiness_bus_timeout_s):
-                status = await self.backend.read_status(network)
-                position = await self.backend.position(network)
+                status, position, latest = await asyncio.gather(
+                    backend.read_status(network),
+                    backend.position(network),
+                    asyncio.gather(*(backend.latest(network, topic) for topic in STREAM_TOPICS)),
+                )
         except TimeoutError:
-            probe = _Probe("unreachable", None)
+            probe = _Probe("unreachable")
         except BusError as exc:
-            probe = _Probe(bus_state(exc), None)
+            probe = _Probe(bus_state(exc))
         else:
             refused = position.writes_refused
-            probe = _Probe(bus_state(refused) if refused is not None else "ok", status)
+            topics = tuple(
+                TopicLatest(topic, event.id if event else None, event.ts_ms if event else None)
+                for topic, event in zip(STREAM_TOPICS, latest, strict=True)
+            )
+            probe = _Probe(bus_state(refused) if refused is not None else "ok", status, topics)
         self._probes[network] = (started, probe)
         return probe
 
@@ -191,4 +201,5 @@ class Gateway:
 @dataclass(frozen=True, slots=True)
 class _Probe:
     bus: BusState
-    status: IngestorStatus | None
+    status: IngestorStatus | None = None
+    topics: tuple[TopicLatest, ...] = ()

@@ -13,8 +13,6 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import HealthReport, TopicAge
 from mcp_gateway.tools.common import NETWORK_DOC
 from shared.bus import MemoryBackend
-from shared.errors import BusError
-from shared.events import STREAM_TOPICS
 from shared.settings import Network
 from shared.version import VERSION
 
@@ -22,11 +20,9 @@ from shared.version import VERSION
 async def health_report(gateway: Gateway, network: str) -> HealthReport:
     """The health of ``network`` as this gateway sees it: the same verdict admission follows."""
     availability = await gateway.availability(network)
-    topics: list[TopicAge] = []
-    if availability.network_served and availability.bus_reachable:
-        topics = await _topic_ages(gateway, network)
     status = availability.ingestor
     age = availability.last_frame_age_s
+    now = time.time()
     return HealthReport(
         status=availability.status,
         reasons=list(availability.reasons),
@@ -35,25 +31,19 @@ async def health_report(gateway: Gateway, network: str) -> HealthReport:
         bus_kind="embedded" if isinstance(gateway.backend, MemoryBackend) else "redis",
         upstream_connected=availability.upstream_connected,
         last_upstream_frame_age_s=round(age, 3) if age is not None else None,
-        topics=topics,
+        topics=[
+            TopicAge(
+                topic=topic.topic,
+                latest_id=topic.event_id,
+                age_s=round(now - topic.ts_ms / 1000, 3) if topic.ts_ms is not None else None,
+            )
+            for topic in availability.topics
+        ],
         tracked_addresses=status.tracked_addresses if status else None,
         address_capacity=status.address_capacity if status else None,
         active_streams=gateway.active_streams,
         version=VERSION,
     )
-
-
-async def _topic_ages(gateway: Gateway, network: str) -> list[TopicAge]:
-    """Each topic's latest event and its age (empty when the bus fails meanwhile: the verdict stands)."""
-    topics = []
-    try:
-        for topic in STREAM_TOPICS:
-            latest = await gateway.backend.latest(network, topic)
-            age = round(time.time() - latest.ts_ms / 1000, 3) if latest else None
-            topics.append(TopicAge(topic=topic, latest_id=latest.id if latest else None, age_s=age))
-    except BusError:
-        return []
-    return topics
 
 
 def register(mcp: FastMCP, gateway: Gateway) -> None:

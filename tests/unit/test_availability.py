@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from mcp_gateway.availability import BusState, Facts, assess, bus_state, no_data_message
+from mcp_gateway.availability import BusState, Facts, TopicLatest, assess, bus_state, no_data_message
 from shared.errors import BusError, BusOutOfMemory, BusReadOnly, BusUnavailable
 from shared.models import IngestorStatus
 
 NOW = time.time()
 
 
-def status(*, connected: bool = True, age_s: float | None = 1.0) -> IngestorStatus:
+def status(*, connected: bool = True, age_s: float | None = 1.0, written_ago_s: float = 0.0) -> IngestorStatus:
     return IngestorStatus(
         network="mainnet",
         holder="i1",
@@ -22,7 +22,7 @@ def status(*, connected: bool = True, age_s: float | None = 1.0) -> IngestorStat
         tracked_addresses=0,
         address_capacity=10,
         last_frame_ms=int((NOW - age_s) * 1000) if age_s is not None else None,
-        updated_ms=int(NOW * 1000),
+        updated_ms=int((NOW - written_ago_s) * 1000),
     )
 
 
@@ -32,13 +32,16 @@ def facts(
     bus: BusState = "ok",
     ingestor: IngestorStatus | None = None,
     shutting_down: bool = False,
+    stats_age_s: float | None = None,
 ) -> Facts:
+    stats_ts = int((NOW - stats_age_s) * 1000) if stats_age_s is not None else None
     return Facts(
         network=network,
         served=("mainnet", "signet"),
         shutting_down=shutting_down,
         bus=bus,
         ingestor=ingestor,
+        topics=(TopicLatest("stats", "7" if stats_ts else None, stats_ts),),
         stale_after_s=90,
         now_s=NOW,
     )
@@ -67,6 +70,15 @@ def test_transient_states_are_degraded_ready_and_refuse_nothing(
     verdict = assess(facts(bus=bus, ingestor=ingestor))
     assert verdict.status == "degraded" and verdict.ready and verdict.refusal() is None
     assert verdict.quiet_reason == quiet and fragment in verdict.reasons[0]
+
+
+def test_an_event_newer_than_the_status_record_shows_data_flowing_that_the_record_does_not_yet() -> None:
+    record = status(connected=False, age_s=None, written_ago_s=1.0)
+    assert assess(facts(ingestor=record)).status == "degraded"
+    flowing = assess(facts(ingestor=record, stats_age_s=0.2))
+    assert flowing.status == "ok" and flowing.upstream_connected and flowing.last_frame_age_s == pytest.approx(0.2, abs=0.01)
+    older = assess(facts(ingestor=record, stats_age_s=5.0))
+    assert older.status == "degraded" and not older.upstream_connected
 
 
 @pytest.mark.parametrize(("bus", "fragment"), [("unreachable", "unreachable"), ("credentials_refused", "credentials")])
