@@ -41,6 +41,7 @@ from shared.bus import Backend, Retention, create_backend
 from shared.errors import BusError, BusUnavailable, UpstreamRejected
 from shared.retry import retrying
 from shared.settings import IngestorSettings
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class IngestorService:
             self.role = "stopped"
             self.metrics.leader.set(0)
             if watching is not None:
-                await _cancel(watching)
+                await cancel_and_wait(watching)
             if self._owns_backend:
                 await self.backend.close()
 
@@ -221,10 +222,10 @@ class IngestorService:
         try:
             done, _ = await asyncio.wait([*tasks, publishing, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await _cancel(*tasks)
+            await cancel_and_wait(*tasks)
             if not publishing.done():
                 await publisher.drain(settings.shutdown_timeout_s)
-            await _cancel(publishing, stopping)
+            await cancel_and_wait(publishing, stopping)
         reasons = [self._ended(task) for task in done if task is not stopping]
         return next((reason for reason in reasons if reason), None)
 
@@ -269,9 +270,3 @@ class IngestorService:
             "reasons": reasons,
             "bus_warnings": self.bus_warnings,
         }
-
-
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

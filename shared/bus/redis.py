@@ -40,6 +40,7 @@ from shared.events import Event, Publication
 from shared.models import IngestorStatus
 from shared.retry import retrying
 from shared.settings import redact_url
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,7 @@ class RedisBackend(Backend):
         self._closed = True
         self._queue.close()
         self._channels_changed.set()
-        for task in (self._reader, self._watcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait(*(task for task in (self._reader, self._watcher) if task is not None))
         self._reader = self._watcher = None
         await self._drop_pubsub()
         await self._client.aclose(close_connection_pool=True)
