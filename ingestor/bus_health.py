@@ -42,7 +42,7 @@ def reason_of(error: BaseException) -> str:
         return "Redis is a read-only replica (e.g. during a failover): writes are refused"
     if kind == "fenced":
         return "another replica holds the leadership"
-    return f"Redis answered with an error: {str(error)[:200]}"
+    return str(error)[:200] or "the event bus failed"
 
 
 class BusHealth:

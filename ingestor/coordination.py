@@ -145,7 +145,8 @@ async def write_status(
                 await coordinator.write_status(status, ttl_s=settings.status_interval_s * 3)
         health.succeeded("status")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), settings.status_interval_s)
+            async with asyncio.timeout(settings.status_interval_s):  # wait_for (3.11) can swallow a cancel
+                await changed.wait()
 
 
 class StatusOnMainSocket:

@@ -124,7 +124,8 @@ def retrying(
             await asyncio.sleep(seconds)
             return
         try:
-            await asyncio.wait_for(stop.wait(), seconds)
+            async with asyncio.timeout(seconds):  # unlike wait_for (3.11), never swallows a cancellation
+                await stop.wait()
         except TimeoutError:
             return
         raise _Stopped
