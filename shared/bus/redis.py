@@ -278,11 +278,7 @@ class RedisBackend(Backend):
             try:
                 await self._pump()
             except (RedisError, OSError) as exc:
-                log.warning(
-                    "Redis pub/sub connection to %s lost (%s); reconnecting",
-                    self.safe_url,
-                    bus_error("read", exc, self.safe_url),
-                )
+                log.warning("Redis pub/sub connection to %s lost (%s); reconnecting", self.safe_url, type(exc).__name__)
                 await self._drop_pubsub()
 
     async def _open_pubsub(self) -> None:
