@@ -227,7 +227,7 @@ class IngestorService:
                 await publisher.drain(settings.shutdown_timeout_s)
             await cancel_and_wait(publishing, stopping)
         reasons = [self._ended(task) for task in done if task is not stopping]
-        return next((reason for reason in reasons if reason), None)
+        return None if stopping in done else next(iter(reasons), None)
 
     def _ended(self, task: asyncio.Task[Any]) -> str:
         """Why a leader task ended; raise what must end the daemon (the upstream refused us for good)."""

@@ -292,10 +292,14 @@ class RedisBackend(Backend):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         self._pubsub = pubsub
-        if late := self._channels - wanted:  # subscribed while the connection was opening
-            await pubsub.subscribe(*sorted(late))
-        if gone := wanted - self._channels:  # unsubscribed meanwhile
-            await pubsub.unsubscribe(*sorted(gone))
+        try:
+            if late := self._channels - wanted:  # subscribed while the connection was opening
+                await pubsub.subscribe(*sorted(late))
+            if gone := wanted - self._channels:  # unsubscribed meanwhile
+                await pubsub.unsubscribe(*sorted(gone))
+        except BaseException:
+            await self._drop_pubsub()
+            raise
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
