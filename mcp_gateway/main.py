@@ -99,11 +99,13 @@ async def serve_gateway(
     await http.start()
     tune_gc()
     (on_started or (lambda url: _announce(gateway, url, http)))(mcp_url(http))
-    await stop.wait()
-    log.info("stopping: waiting calls return now, other requests are served %g s more", settings.shutdown_drain_s)
-    gateway.begin_shutdown()
-    await asyncio.sleep(settings.shutdown_drain_s)
-    await http.stop()
+    try:
+        await stop.wait()
+        log.info("stopping: waiting calls return now, other requests are served %g s more", settings.shutdown_drain_s)
+        gateway.begin_shutdown()
+        await asyncio.sleep(settings.shutdown_drain_s)
+    finally:  # also when a second Ctrl-C cancels the drain: the server still closes in order
+        await http.stop()
     log.info("gateway stopped")
     return 0
 

@@ -59,8 +59,8 @@ def announce(command: str, summary: str, fields: Sequence[tuple[str, str]]) -> N
     width = max((len(label) for label, _ in fields), default=0)
     lines = [f"mempool-ws {command}: {summary}", *(f"{label.ljust(width)}  {value}" for label, value in fields)]
     one_line = f"mempool-ws {command}: {summary}; " + "; ".join(f"{label} {value}" for label, value in fields)
-    extra = {"event": "started", "command": command, **{label.lower().replace(" ", "_"): value for label, value in fields}}
-    log.info(one_line, extra={**extra, "console_lines": lines})
+    named = {label.lower().replace(" ", "_"): value for label, value in fields}
+    log.info(one_line, extra={"event": "started", "command": command, **named, "console_lines": lines})
 
 
 async def tip_height(backend: Backend, network: str) -> int | None:

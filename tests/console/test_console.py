@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_a_terminal_shows_where_to_connect_then_a_status_line_and_ctrl_c_ends_qu
 
 
 @pytest.mark.timeout(90)
-def test_json_off_a_terminal_has_named_fields_and_no_escapes_or_object_reprs(
+def test_json_off_a_terminal_has_named_fields_no_escapes_or_reprs_and_no_traceback_on_a_second_ctrl_c(
     processes: list[ServiceProcess],
 ) -> None:
     port = free_port()
@@ -58,10 +59,13 @@ def test_json_off_a_terminal_has_named_fields_and_no_escapes_or_object_reprs(
     processes.append(serve)
     wait_until(lambda: '"tip_height": 9' in serve.output(), 60, "a status record with a tip height")
     assert http_ok(f"http://127.0.0.1:{port}/readyz")
-    serve.signal(signal.SIGTERM)
-    assert serve.wait(20) == 0
+    serve.signal(signal.SIGINT)
+    time.sleep(0.3)
+    serve.signal(signal.SIGINT)  # an impatient second Ctrl-C during the drain: stop now, still quietly
+    assert serve.wait(20) == 130
     output = serve.output()
     records = [json.loads(line) for line in output.splitlines()]
+    assert not [r for r in records if r["level"] == "error" or "exc" in r]
     assert "\\u001b" not in output and "color_message" not in output and " object at 0x" not in output
     [started] = [r for r in records if r.get("event") == "started"]
     assert started["mcp"].startswith(f"http://127.0.0.1:{port}/mcp") and started["network"] == "mainnet"
