@@ -143,7 +143,8 @@ stop_dockerd() {
     kill "$dockerd_pid" 2>/dev/null
     wait "$dockerd_pid" 2>/dev/null
     dockerd_pid=""
-    ! mountpoint -q "$docker_dir/root" || umount "$docker_dir/root"  # dockerd's private bind of its data root
+    # dockerd leaves a bind of its data root and its default netns mounted: unmount all of it, deepest first
+    awk -v dir="$docker_dir/" 'index($2, dir) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount
 }
 
 # --- stand-in base images (cached by a key of what each is made of) ---------------------------------------
