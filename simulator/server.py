@@ -33,6 +33,7 @@ logger = logging.getLogger("simulator")
 
 CLOSE_TIMEOUT_S = 1.0
 """How long a closing handshake may take before the TCP connection is dropped."""
+_TX_ACTIONS = ("replace", "bump", "accelerate", "evict")
 
 
 class Simulator:
@@ -295,17 +296,8 @@ class Simulator:
             return _ok(await self.mine_block())
         if action == "pay":
             return _ok({"txid": self.pay(arg("address"), int(arg("sats", "0")), _rate(arg("rate")))})
-        if action == "replace":
-            return _ok({"txid": self.replace(arg("txid").lower(), _rate(arg("rate")))})
-        if action == "bump":
-            child_txid, effective = self.bump(arg("txid").lower(), _rate(arg("rate")))
-            return _ok({"txid": child_txid, "effective_fee_rate": effective})
-        if action == "accelerate":
-            self.accelerate(arg("txid").lower())
-            return _ok({"txid": arg("txid"), "accelerated": True})
-        if action == "evict":
-            self.evict(arg("txid").lower())
-            return _ok({"txid": arg("txid"), "evicted": True})
+        if action in _TX_ACTIONS:
+            return self._tx_control(action, arg("txid").lower(), _rate(arg("rate")))
         if action == "silence":
             self.set_silent(arg("on", "1") not in ("0", "false", "off"))
             return _ok({"silent": self._silent})
@@ -318,6 +310,18 @@ class Simulator:
         if action == "stats":
             return _ok(self.stats().to_dict())
         return error(HTTPStatus.NOT_FOUND, f"unknown control action: {action}")
+
+    def _tx_control(self, action: str, txid: str, rate: float | None) -> HttpReply:
+        if action == "replace":
+            return _ok({"txid": self.replace(txid, rate)})
+        if action == "bump":
+            child_txid, effective = self.bump(txid, rate)
+            return _ok({"txid": child_txid, "effective_fee_rate": effective})
+        if action == "accelerate":
+            self.accelerate(txid)
+            return _ok({"txid": txid, "accelerated": True})
+        self.evict(txid)
+        return _ok({"txid": txid, "evicted": True})
 
     async def _offline_for(self, seconds: float) -> None:
         await asyncio.sleep(0.05)
