@@ -200,10 +200,6 @@ class Mempool:
         """A snapshot of the bins answering "how much weight pays more than this rate"."""
         return AheadIndex(self._bins.values())
 
-    def position(self, rate: float, weight: int) -> dict[str, Any]:
-        """Where a transaction of ``rate`` would sit in the projected blocks (``position``)."""
-        return self.ahead_index().position(rate, weight)
-
     def info(self, min_fee_btc_kvb: float = MIN_FEE_BTC_KVB) -> dict[str, Any]:
         """The ``mempoolInfo`` object (Bitcoin Core ``getmempoolinfo``; fees in BTC and BTC/kvB)."""
         vbytes = math.ceil(self.weight / 4)
@@ -243,10 +239,11 @@ class AheadIndex:
         """Total weight of the bins paying more than ``rate`` sat/vB."""
         return self._from[bisect.bisect_right(self._rates, rate)]
 
-    def position(self, rate: float, weight: int, extra_ahead: int = 0) -> dict[str, Any]:
-        """The backend's ``position``: projected block index and vsize from that block's start to the
-        transaction's middle (the last index is the stack, so its vsize may exceed one block)."""
-        ahead = self.ahead(rate) + extra_ahead
+    def position(self, rate: float, weight: int) -> dict[str, Any]:
+        """The backend's ``position`` of a transaction of ``rate`` and ``weight``: projected block index
+        and vsize from that block's start to the transaction's middle (the last index is the stack, so its
+        vsize may exceed one block)."""
+        ahead = self.ahead(rate)
         block = min(PROJECTED_BLOCKS - 1, ahead // BLOCK_WEIGHT)
         return {"block": block, "vsize": (ahead - block * BLOCK_WEIGHT + weight / 2) / 4}
 

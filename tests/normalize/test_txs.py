@@ -7,7 +7,8 @@ from typing import Any
 
 from ingestor.normalize import Normalizer
 from ingestor.normalize.txs import Observation, TxMemory
-from shared.events import is_tx_topic, tx_topic
+from shared.events import address_topic, is_tx_topic, tx_topic
+from shared.metrics import topic_label
 from shared.settings import SimSettings
 from simulator.events import Event
 from simulator.protocol import ConnectionState
@@ -152,3 +153,9 @@ def test_frames_from_the_simulator_follow_a_payment_from_its_position_to_its_con
         "replaced_by": None,
         "accelerated": False,
     }
+
+
+def test_tx_topics_share_one_metric_label_like_address_topics() -> None:
+    assert topic_label(tx_topic(TX_A)) == "tx"
+    assert topic_label(address_topic(P2WPKH)) == "address"
+    assert topic_label("stats") == "stats"
