@@ -373,6 +373,7 @@ load_images() {  # the podman-built images into dockerd (skipped when it already
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     podman save --quiet --format docker-archive -m "${missing[@]}" | docker load -q >/dev/null
+    docker image prune --force >/dev/null  # the versions just replaced
 }
 
 compose_up() {
