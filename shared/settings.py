@@ -73,8 +73,10 @@ class _Base(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records written to stderr."
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json", description="json: one JSON object per line (production); text: human-readable."
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one JSON object per line (production); text: human-readable lines; auto: text "
+        "when stderr is a terminal, json otherwise.",
     )
 
     @field_validator("log_level", mode="before")
@@ -99,6 +101,12 @@ class BusSettings(_Base):
     redis_connect_timeout_s: float = Field(default=5.0, gt=0, description="Redis connect timeout, seconds.")
     redis_retry_max_s: float = Field(
         default=10.0, gt=0, description="Longest wait between Redis reconnect attempts, seconds."
+    )
+    status_log_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a one-line status (tip height, events per second, open streams, upstream "
+        "state) is logged, seconds; 0 turns it off.",
     )
     readiness_bus_timeout_s: float = Field(
         default=2.5,
