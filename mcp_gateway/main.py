@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.http import MCP_PATH, create_app
 from mcp_gateway.server import build_server
-from shared.http_server import HttpServer
+from shared.http_server import HttpLimits, HttpServer
 from shared.lifecycle import run_until_signal, trim_heap
 from shared.logs import configure_logging
 from shared.settings import GatewaySettings, redact_url
@@ -51,6 +51,7 @@ async def serve_gateway(
         settings.host,
         settings.port,
         timeout_graceful_shutdown_s=SHUTDOWN_GRACE_S,
+        limits=HttpLimits.of(settings),
     )
     await http.start()
     tune_gc()
