@@ -82,8 +82,10 @@ class JsonRpcIdCheck:
 
 
 def _handshake_era(scope: Scope) -> bool:
-    version = next((value for name, value in scope["headers"] if name == _VERSION_HEADER), None)
-    return version is None or version in _HANDSHAKE_ERA
+    for name, value in scope["headers"]:
+        if name == _VERSION_HEADER:
+            return value in _HANDSHAKE_ERA
+    return True
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
