@@ -101,11 +101,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
       says so) and must arrive within ``body_timeout_s`` of the end of the head (else 408);
     * an idle keep-alive connection is closed after ``keep_alive_idle_s``.
 
-    No timer runs while a response is being sent (unless the app answers before reading the whole body),
-    so long streams are never cut. A refusal carries
-    ``Connection: close``; the connection then reads and discards for up to :data:`LINGER_S` so that a
-    client still sending reads the answer rather than a reset. Bytes pipelined behind a request in the
-    same read are counted from the next read on: a head can pass ``max_header_bytes`` by one read at most.
+    No timer runs while a response is being sent (unless the app answers before it has read the whole
+    body), so long streams are never cut. A refusal carries ``Connection: close``; the connection then
+    reads and discards for up to :data:`LINGER_S` so that a client still sending reads the answer rather
+    than a reset. Bytes pipelined behind a request in the same read are counted from the next read on: a
+    head can pass ``max_header_bytes`` by one read at most.
     """
 
     limits: ClassVar[HttpLimits] = HttpLimits()
