@@ -13,7 +13,7 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.http import MCP_PATH, create_app
 from mcp_gateway.server import build_server
 from shared.console import Figures, announce, bus_description, last_event_id, listen_error, status_reporting, tip_height
-from shared.http_server import HttpServer
+from shared.http_server import HttpLimits, HttpServer
 from shared.lifecycle import run_until_signal, trim_heap
 from shared.logs import configure_logging
 from shared.settings import GatewaySettings
@@ -47,6 +47,7 @@ def bind_http(gateway: Gateway, extra_registries: Sequence[CollectorRegistry] = 
             settings.host,
             settings.port,
             timeout_graceful_shutdown_s=SHUTDOWN_GRACE_S,
+            limits=HttpLimits.of(settings),
         )
     except OSError as exc:
         raise listen_error(exc, settings.host, settings.port, "--port", "MEMPOOL_WS_PORT") from None
