@@ -103,6 +103,11 @@ class BusHealth:
         return not self._failing
 
     @property
+    def reachable(self) -> bool:
+        """Whether the bus answers (it may still refuse writes: out of memory, read-only)."""
+        return not any(isinstance(error, BusUnavailable) for error in self._failing.values())
+
+    @property
     def reasons(self) -> list[str]:
         """Why the bus fails now, one line per distinct reason, worst first."""
         ordered = sorted(self._failing.values(), key=lambda error: STATES.index(_state_of(error)))

@@ -92,6 +92,11 @@ class IngestorService:
         self.bus.on_recovered(self._status_now)
         self.backend.on_reconnect(self._status_now)
 
+    @property
+    def bus_ok(self) -> bool:
+        """Whether the event bus answers now (``self.bus`` has the details)."""
+        return self.bus.reachable
+
     def _status_now(self) -> None:
         if self._status_changed is not None:
             self._status_changed.set()

@@ -27,11 +27,12 @@ def test_each_operation_keeps_its_reason_until_it_succeeds_and_a_read_that_works
     assert health.reasons == ["Redis is out of memory (used memory over maxmemory): writes are refused"]
     assert sample(registry, "ingestor_bus_state", state="out_of_memory") == 1
     assert sample(registry, "ingestor_bus_state", state="ok") == 0
-    assert sample(registry, "up") == 1, "Redis answers: it is up, though it refuses writes"
+    assert sample(registry, "up") == 1 and health.reachable, "Redis answers: it is up, though it refuses writes"
 
     health.failed("ping", BusUnavailable("ping: unreachable"))
     assert health.reasons[0] == "event bus (Redis) unreachable", "the worst first"
     assert sample(registry, "ingestor_bus_state", state="unavailable") == 1 and sample(registry, "up") == 0
+    assert not health.reachable
 
     health.succeeded("ping", "status")
     assert not recovered
