@@ -16,11 +16,11 @@ is transient: the call retries until its deadline.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from mcp_gateway.availability import BusState, bus_state
 from mcp_gateway.cursor import Cursor
@@ -28,14 +28,17 @@ from mcp_gateway.gateway import Gateway
 from shared.bus import HistoryPage, Resync, Subscriber
 from shared.errors import BusError
 from shared.events import Event
+from shared.retry import retrying
 
 EventSink = Callable[[Event, str, float], Awaitable[None]]
 """Pushes an event (and its epoch) to the caller; returns by the deadline (``time.monotonic()``) or raises
 TimeoutError."""
 EventFilter = Callable[[Event], bool]
 HISTORY_PAGE = 200
-BUS_RETRY_MAX_S = 0.5
-"""Longest pause between two tries of a call that waits for the bus to answer again."""
+BUS_RETRY_FIRST_S, BUS_RETRY_MAX_S = 0.05, 0.5
+"""Pauses between two tries of a call that waits for the bus to answer again (seconds)."""
+_RETRIES = logging.getLogger(f"{__name__}.retries")
+_RETRIES.setLevel(logging.ERROR)  # not one line per waiting call and retry: the bus logs an outage once
 
 
 @dataclass(slots=True)
@@ -76,33 +79,45 @@ class _Collector:
         return len(self.result.events) >= self.max_events
 
     async def run(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
-        """Start, then follow until full or the deadline; ride out bus errors until the deadline."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(BusError),
-            wait=self._pause,
-            stop=self._give_up,
-            before_sleep=self._note_trouble,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if not self.started:
-                    await self.start(cursor)
-                elif self.behind:
-                    await self.catch_up()
-                if not self.full:
-                    await self.follow(subscriber)
+        """Start, then follow until full or the deadline; ride out bus errors until the deadline.
 
-    def _pause(self, state: RetryCallState) -> float:
-        return min(_BACKOFF(state), max(0.0, self.deadline - time.monotonic()))
+        Raises the last :class:`~shared.errors.BusError` when the deadline came while the bus still failed.
+        """
+        deadline_passed = asyncio.Event()
+        timer = asyncio.get_running_loop().call_at(self.deadline, deadline_passed.set)  # loop time is monotonic
+        last_error: list[BaseException] = []
 
-    def _give_up(self, state: RetryCallState) -> bool:
-        return time.monotonic() >= self.deadline or self.gateway.shutting_down.is_set()
+        def note(error: BaseException) -> None:
+            last_error[:] = [error]
+            if isinstance(error, BusError):
+                self.result.bus_trouble = bus_state(error)
 
-    def _note_trouble(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, BusError):
-            self.result.bus_trouble = bus_state(error)
+        try:
+            async for attempt in retrying(
+                f"read {self.topic} events",
+                on=BusError,
+                first_s=BUS_RETRY_FIRST_S,
+                max_s=BUS_RETRY_MAX_S,
+                stop=deadline_passed,
+                on_retry=note,
+                logger=_RETRIES,
+            ):
+                with attempt:
+                    await self._step(cursor, subscriber)
+                    return
+        finally:
+            timer.cancel()
+        if last_error:
+            raise last_error[0]
+        await self._step(cursor, subscriber)  # the deadline passed before a first attempt: one, then
+
+    async def _step(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
+        if not self.started:
+            await self.start(cursor)
+        elif self.behind:
+            await self.catch_up()
+        if not self.full:
+            await self.follow(subscriber)
 
     async def start(self, cursor: Cursor | None) -> None:
         """Find the starting point (once: a retry after a bus error goes on from where it stopped)."""
@@ -187,9 +202,6 @@ class _Collector:
                 await self.catch_up()
             else:
                 await self.take(message)
-
-
-_BACKOFF = wait_exponential_jitter(multiplier=0.05, max=BUS_RETRY_MAX_S, jitter=0.05)
 
 
 async def collect(

@@ -76,7 +76,11 @@ def test_an_event_newer_than_the_status_record_shows_data_flowing_that_the_recor
     record = status(connected=False, age_s=None, written_ago_s=1.0)
     assert assess(facts(ingestor=record)).status == "degraded"
     flowing = assess(facts(ingestor=record, stats_age_s=0.2))
-    assert flowing.status == "ok" and flowing.upstream_connected and flowing.last_frame_age_s == pytest.approx(0.2, abs=0.01)
+    assert (
+        flowing.status == "ok"
+        and flowing.upstream_connected
+        and flowing.last_frame_age_s == pytest.approx(0.2, abs=0.01)
+    )
     older = assess(facts(ingestor=record, stats_age_s=5.0))
     assert older.status == "degraded" and not older.upstream_connected
 
