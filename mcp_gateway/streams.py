@@ -17,16 +17,17 @@ is transient: the call retries until its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mcp_gateway.availability import BusState, bus_state
 from mcp_gateway.cursor import Cursor
 from mcp_gateway.gateway import Gateway
 from shared.bus import HistoryPage, Resync, Subscriber
-from shared.errors import BusError
+from shared.errors import BusError, BusUnavailable
 from shared.events import Event
 from shared.retry import retrying
 
@@ -36,6 +37,8 @@ TimeoutError."""
 EventFilter = Callable[[Event], bool]
 HISTORY_PAGE = 200
 BUS_RETRY_FIRST_S, BUS_RETRY_MAX_S = 0.05, 0.5
+READ_GRACE_S = 1.0
+"""How long past the call's deadline a bus read that already started may take (a hung Redis)."""
 """Pauses between two tries of a call that waits for the bus to answer again (seconds)."""
 _RETRIES = logging.getLogger(f"{__name__}.retries")
 _RETRIES.setLevel(logging.ERROR)  # not one line per waiting call and retry: the bus logs an outage once
@@ -122,7 +125,8 @@ class _Collector:
     async def start(self, cursor: Cursor | None) -> None:
         """Find the starting point (once: a retry after a bus error goes on from where it stopped)."""
         if cursor is None:
-            position = await self.gateway.backend.position(self.network)
+            async with self._bounded("read position"):
+                position = await self.gateway.backend.position(self.network)
             self._start_at(Cursor(position.epoch, position.last_id))
             return
         page = await self._page(cursor.last_id)
@@ -163,7 +167,17 @@ class _Collector:
         self.behind = False
 
     async def _page(self, after: int) -> HistoryPage:
-        return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
+        async with self._bounded("read history"):
+            return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """A bus read that a hung Redis cannot stretch past the call's deadline (plus a short grace)."""
+        try:
+            async with asyncio.timeout_at(self.deadline + READ_GRACE_S):
+                yield
+        except TimeoutError:
+            raise BusUnavailable(f"{what}: the event bus did not answer before the call's deadline") from None
 
     async def _consume(self, page: HistoryPage) -> bool:
         self.result.gap |= page.gap

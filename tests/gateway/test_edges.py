@@ -137,7 +137,7 @@ async def test_a_waiting_call_rides_out_a_bus_outage_and_one_that_never_ends_is_
         call = asyncio.create_task(client.call_tool("stream_stats", {"max_events": 1, "timeout_s": 5}))
         await asyncio.sleep(0.3)
         health = (await client.call_tool("health", {})).structured_content
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # back at 0.6 s; the call's next try comes within its 0.5 s back-off cap
         event = await feed.stats(fastest=2.0)
         body = (await call).structured_content
         backend.back_at = time.monotonic() + 60
