@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 16
 DEFAULT_QUEUE_SIZE = 10_000
-SUBSCRIBE_CONFIRM_TIMEOUT_S = 5.0
+SUBSCRIBE_CONFIRM_TIMEOUT_S = 1.0
+"""Longest wait in ``subscribe`` for Redis to confirm; a later confirmation is followed by a Resync."""
 READ_POLL_S = 1.0
 COMMAND_RETRIES = 3
 """Retries of a command on a new connection after a connection error (waits 50 to 500 ms, jittered)."""
@@ -102,6 +103,7 @@ class RedisBackend(Backend):
         self._leased_script = self._client.register_script(_lua.LEASED)
         self._channels: set[str] = set()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._unconfirmed: set[str] = set()
         self._pubsub: PubSub | None = None
         self._channels_changed = asyncio.Event()
         self._queue = DeliveryQueue(queue_size, "Redis")
@@ -239,12 +241,15 @@ class RedisBackend(Backend):
                     await pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
         except (TimeoutError, BusError):
+            if channel in self._channels:
+                self._unconfirmed.add(channel)
             log.warning("subscription to %s not confirmed yet; the reader will resubscribe", channel)
         finally:
             self._confirmations.pop(channel, None)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
+        self._unconfirmed.discard(channel)
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -321,6 +326,9 @@ class RedisBackend(Backend):
             confirmation = self._confirmations.get(channel)
             if confirmation is not None and not confirmation.done():
                 confirmation.set_result(None)
+            if channel in self._unconfirmed:  # its subscriber read the history before this point: catch up
+                self._unconfirmed.discard(channel)
+                self._queue.put(Resync(channels=frozenset({channel}), reason="subscription confirmed late"))
         elif kind == "message" and channel in self._channels:
             try:
                 event = Event.from_json(message["data"])
