@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from ingestor.blocks import BlockTracker
+from ingestor.core.blocks import BlockTracker
 from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import Normalizer
 from ingestor.rest import UpstreamRest
