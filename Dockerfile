@@ -3,9 +3,16 @@
 #   docker run --rm -e MEMPOOL_WS_REDIS_URL=redis://redis:6379/0 -p 127.0.0.1:8000:8000 mempool-ws            (gateway)
 #   docker run --rm -e MEMPOOL_WS_REDIS_URL=redis://redis:6379/0 mempool-ws python -m ingestor                 (ingestor)
 # Any `mempool-ws <command>` works as the command too; every setting is an environment variable MEMPOOL_WS_*.
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+# Both base images are build arguments (repository and tag), so a build with no registry can use local
+# stand-ins: .ci/checks/image.sh passes --build-arg PYTHON_IMAGE=... PYTHON_TAG=... UV_IMAGE=... UV_TAG=...
+ARG PYTHON_IMAGE=python
+ARG PYTHON_TAG=3.11-slim
+ARG UV_IMAGE=ghcr.io/astral-sh/uv
+ARG UV_TAG=0.13.9
 
-FROM python:3.11-slim AS builder
+FROM ${UV_IMAGE}:${UV_TAG} AS uv
+
+FROM ${PYTHON_IMAGE}:${PYTHON_TAG} AS builder
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -24,7 +31,7 @@ COPY simulator ./simulator
 COPY mempool_ws ./mempool_ws
 RUN uv sync --frozen --no-dev --no-editable
 
-FROM python:3.11-slim AS runtime
+FROM ${PYTHON_IMAGE}:${PYTHON_TAG} AS runtime
 LABEL org.opencontainers.image.title="mempool-ws" \
       org.opencontainers.image.description="mempool.space feed as a Redis event bus and MCP tools for LLM agents" \
       org.opencontainers.image.licenses="MIT" \

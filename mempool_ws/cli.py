@@ -14,10 +14,14 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from mempool_ws.preflight import check_redis_host, check_upstream_url
 from shared.errors import ConfigError, MempoolWsError
 from shared.settings import NETWORKS, GatewaySettings, IngestorSettings, ServeSettings, SimSettings
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+LOG_FORMATS = ("auto", "json", "text")
+LOG_FORMAT_HELP = "log lines: text, json, or auto (text on a terminal, else json; the default) [MEMPOOL_WS_LOG_FORMAT]"
 
 
 def _add_bus_flags(parser: argparse.ArgumentParser, *, redis_required: bool = False) -> None:
@@ -30,7 +34,7 @@ def _add_bus_flags(parser: argparse.ArgumentParser, *, redis_required: bool = Fa
     )
     parser.add_argument("--key-prefix", help="prefix of Redis channels and keys [MEMPOOL_WS_KEY_PREFIX]")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR [MEMPOOL_WS_LOG_LEVEL]")
-    parser.add_argument("--log-format", choices=("json", "text"), help="log format [MEMPOOL_WS_LOG_FORMAT]")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help=LOG_FORMAT_HELP)
 
 
 def _add_http_flags(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--tick-s", type=float, help="seconds between mempool updates [MEMPOOL_WS_TICK_S]")
     sim.add_argument("--anchor-unix-s", type=float, help="chain time origin [MEMPOOL_WS_ANCHOR_UNIX_S]")
     sim.add_argument("--log-level", help="log level [MEMPOOL_WS_LOG_LEVEL]")
-    sim.add_argument("--log-format", choices=("json", "text"), help="log format [MEMPOOL_WS_LOG_FORMAT]")
+    sim.add_argument("--log-format", choices=LOG_FORMATS, help=LOG_FORMAT_HELP)
     return parser
 
 
@@ -104,6 +108,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
     settings = load_settings(IngestorSettings, args)
     if not settings.check and not settings.redis_url:
         raise ConfigError("ingest needs --redis-url (or MEMPOOL_WS_REDIS_URL); use 'serve' for one process")
+    if not settings.check:
+        check_upstream_url(settings, sim_allowed=False)
+        check_redis_host(settings)
     from ingestor.main import run
 
     return run(settings)
@@ -113,6 +120,7 @@ def _run_gateway(args: argparse.Namespace) -> int:
     settings = load_settings(GatewaySettings, args)
     if not settings.redis_url:
         raise ConfigError("gateway needs --redis-url (or MEMPOOL_WS_REDIS_URL); use 'serve' for one process")
+    check_redis_host(settings)
     from mcp_gateway.main import run
 
     return run(settings)
@@ -120,6 +128,8 @@ def _run_gateway(args: argparse.Namespace) -> int:
 
 def _run_serve(args: argparse.Namespace) -> int:
     settings = load_settings(ServeSettings, args, skip=("sim_speed", "sim_seed"))
+    check_upstream_url(settings, sim_allowed=True)
+    check_redis_host(settings)
     from mempool_ws.embedded import run
 
     return run(settings, sim_speed=args.sim_speed, sim_seed=args.sim_seed)

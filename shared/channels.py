@@ -17,7 +17,8 @@ name                                            type     holds
 ``mempool:mainnet:ingestor:status``             string   JSON :class:`~shared.models.IngestorStatus`
 ==============================================  =======  ==============================================
 
-``{topic}`` is ``blocks``, ``mempool-blocks``, ``stats``, ``live-2h-chart`` or ``address:{address}``.
+``{topic}`` is ``blocks``, ``mempool-blocks``, ``stats``, ``live-2h-chart``, ``address:{address}`` or
+``tx:{txid}`` (a tracked transaction, txid in lower-case hex; see :func:`shared.events.tx_topic`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ TOPIC_STATS = "stats"
 TOPIC_LIVE_2H = "live-2h-chart"
 STREAM_TOPICS: tuple[str, ...] = (TOPIC_BLOCKS, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, TOPIC_LIVE_2H)
 ADDRESS_TOPIC_PREFIX = "address:"
+TX_TOPIC_PREFIX = "tx:"
 
 
 def address_topic(address: str) -> str:
@@ -36,6 +37,16 @@ def address_topic(address: str) -> str:
 def is_address_topic(topic: str) -> bool:
     """Whether ``topic`` is a per-address topic."""
     return topic.startswith(ADDRESS_TOPIC_PREFIX)
+
+
+def tx_topic(txid: str) -> str:
+    """The topic of one tracked transaction: ``tx:{txid}`` (64 lower-case hex digits)."""
+    return TX_TOPIC_PREFIX + txid
+
+
+def is_tx_topic(topic: str) -> bool:
+    """Whether ``topic`` is a per-transaction topic."""
+    return topic.startswith(TX_TOPIC_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,11 @@ class ChildrenByLabel(Generic[MetricT]):
 
 
 def topic_label(topic: str) -> str:
-    """A bounded metric label for a topic: per-address topics collapse into ``address``."""
-    return "address" if topic.startswith("address:") else topic
+    """A bounded metric label for a topic: per-address and per-transaction topics collapse into
+    ``address`` and ``tx``."""
+    if topic.startswith(("address:", "tx:")):
+        return topic.split(":", 1)[0]
+    return topic
 
 
 def metrics_endpoint(*registries: CollectorRegistry) -> object:

@@ -73,8 +73,10 @@ class _Base(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records written to stderr."
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json", description="json: one JSON object per line (production); text: human-readable."
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one JSON object per line (production); text: human-readable lines; auto: text "
+        "when stderr is a terminal, json otherwise.",
     )
 
     @field_validator("log_level", mode="before")
@@ -99,6 +101,12 @@ class BusSettings(_Base):
     redis_connect_timeout_s: float = Field(default=5.0, gt=0, description="Redis connect timeout, seconds.")
     redis_retry_max_s: float = Field(
         default=10.0, gt=0, description="Longest wait between Redis reconnect attempts, seconds."
+    )
+    status_log_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a one-line status (tip height, events per second, open streams, upstream "
+        "state) is logged, seconds; 0 turns it off.",
     )
     readiness_bus_timeout_s: float = Field(
         default=2.5,
@@ -251,6 +259,39 @@ class GatewaySettings(BusSettings):
         validation_alias=AliasChoices("MEMPOOL_WS_AUTH_TOKEN", "auth_token"),
         description="When set, /mcp requires 'Authorization: Bearer <token>'.",
     )
+    http_max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Most bytes of one request's head (request line and headers); beyond it 431 and close. "
+        "Enforced by the HTTP server before the app and auth run.",
+    )
+    http_max_header_count: int = Field(
+        default=100, ge=10, description="Most header fields in one request; beyond it 431 and close."
+    )
+    http_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Most bytes of one request body; beyond it 413 and close (before the app when "
+        "Content-Length says so). MCP requests to this gateway are a few KB.",
+    )
+    http_head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time to send a request's head, from the connection's accept or the end of the previous "
+        "response; then 408 and close (a silent close when not a byte came), seconds.",
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Time to send a request body once its head has arrived; then 408 and close, seconds. "
+        "No timer runs while a response streams.",
+    )
+    http_keep_alive_idle_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="An idle keep-alive connection is closed after this long without a byte, seconds "
+        "(at most http_head_timeout_s).",
+    )
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
@@ -258,6 +299,15 @@ class GatewaySettings(BusSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _check_http_limits(self) -> GatewaySettings:
+        if self.http_keep_alive_idle_s > self.http_head_timeout_s:
+            raise ValueError(
+                "http_keep_alive_idle_s must not exceed http_head_timeout_s: the next request's head is due "
+                "within http_head_timeout_s of the previous response"
+            )
+        return self
 
 
 class ServeSettings(IngestorSettings, GatewaySettings):

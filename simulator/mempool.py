@@ -10,7 +10,7 @@ import bisect
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,11 +196,9 @@ class Mempool:
         blocks = self._pack()
         return [_summary(block, index == PROJECTED_BLOCKS - 1) for index, block in enumerate(blocks)]
 
-    def position(self, rate: float, weight: int) -> dict[str, Any]:
-        """Where a transaction of ``rate`` would sit in the projected blocks (``position``)."""
-        ahead = sum(fee_bin.weight for fee_bin in self._bins.values() if fee_bin.rate > rate)
-        block = min(PROJECTED_BLOCKS - 1, ahead // BLOCK_WEIGHT)
-        return {"block": block, "vsize": (ahead - block * BLOCK_WEIGHT + weight / 2) / 4}
+    def ahead_index(self) -> AheadIndex:
+        """A snapshot of the bins answering "how much weight pays more than this rate"."""
+        return AheadIndex(self._bins.values())
 
     def info(self, min_fee_btc_kvb: float = MIN_FEE_BTC_KVB) -> dict[str, Any]:
         """The ``mempoolInfo`` object (Bitcoin Core ``getmempoolinfo``; fees in BTC and BTC/kvB)."""
@@ -225,6 +223,29 @@ class Mempool:
         for fee_bin in self._bins.values():
             bands[bisect.bisect_right(CHART_LEVELS, fee_bin.rate) - 1] += fee_bin.weight / 4
         return [round(band) for band in bands]
+
+
+class AheadIndex:
+    """Weight paying more than a fee rate, from one snapshot of the bins (bisect, not a scan)."""
+
+    def __init__(self, bins: Iterable[FeeBin]) -> None:
+        ordered = sorted(bins, key=lambda fee_bin: fee_bin.rate)
+        self._rates = [fee_bin.rate for fee_bin in ordered]
+        self._from: list[int] = [0] * (len(ordered) + 1)
+        for index in range(len(ordered) - 1, -1, -1):
+            self._from[index] = self._from[index + 1] + ordered[index].weight
+
+    def ahead(self, rate: float) -> int:
+        """Total weight of the bins paying more than ``rate`` sat/vB."""
+        return self._from[bisect.bisect_right(self._rates, rate)]
+
+    def position(self, rate: float, weight: int) -> dict[str, Any]:
+        """The backend's ``position`` of a transaction of ``rate`` and ``weight``: projected block index
+        and vsize from that block's start to the transaction's middle (the last index is the stack, so its
+        vsize may exceed one block)."""
+        ahead = self.ahead(rate)
+        block = min(PROJECTED_BLOCKS - 1, ahead // BLOCK_WEIGHT)
+        return {"block": block, "vsize": (ahead - block * BLOCK_WEIGHT + weight / 2) / 4}
 
 
 class ArrivalMeter:

@@ -1,22 +1,22 @@
-"""Payments to tracked addresses: when they enter the mempool, get replaced (RBF) and confirm.
+"""Payments to tracked addresses: when they enter the mempool and when they get replaced (RBF).
 
 The first time an address is tracked (by any connection), a payment to it enters the mempool 1 to 3
 ticks later; the delay, amount, inputs, txid and whether it is replaced (about 1 in 5) depend only on
-the seed and the address. A replaced payment first pays a low fee, is replaced by a higher-fee
-transaction paying the address again on the next tick, and only that replacement is mined.
-Payments queued with :meth:`Payments.queue` enter at the next tick and are never replaced.
+the seed and the address. A replaced payment first pays a low fee and waits (it is never mined); it is
+replaced by a higher-fee transaction paying the address again on the next tick. Payments queued with
+:meth:`Payments.queue` enter at the next tick and are never replaced automatically. What happens to
+a payment once in the mempool (position, confirmation) is :mod:`simulator.txbook`'s business.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.settings import Network
-from simulator.events import AddressTx
 from simulator.seeding import rng_for
-from simulator.transactions import Script, confirmed, payment, replacement, script_for, touched_addresses
+from simulator.transactions import Script, payment, replacement, script_for
 
 RBF_CHANCE = 0.2
 _AMOUNTS = (10_000, 25_000, 50_000, 100_000, 150_000, 250_000, 500_000, 1_000_000, 2_500_000)
@@ -33,34 +33,31 @@ class _Planned:
 
 
 @dataclass
-class _Live:
-    item: AddressTx
+class _Awaiting:
+    tx: dict[str, Any]
     rng: random.Random
-    replace_at: int | None
+    replace_at: int
 
 
 @dataclass(frozen=True)
 class TickResult:
-    """Transactions that entered and left the mempool in one tick, and RBF replacements."""
+    """Payments that enter the mempool in one tick, and the automatic replacements due."""
 
-    added: list[AddressTx]
-    removed: list[AddressTx]
-    replaced: list[tuple[AddressTx, AddressTx]]
-
-
-def _wrap(tx: dict[str, Any]) -> AddressTx:
-    return AddressTx(tx, touched_addresses(tx))
+    entered: list[tuple[dict[str, Any], bool]] = field(default_factory=list)
+    """New payment transactions, each with whether it waits for its replacement."""
+    replacements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """``(replaced txid, replacing transaction)``."""
 
 
 class Payments:
-    """Scheduled and unconfirmed payments to tracked or explicitly paid addresses."""
+    """Scheduled payments to tracked or explicitly paid addresses, and pending automatic replacements."""
 
     def __init__(self, seed: int, network: Network) -> None:
         self._seed = seed
         self._network = network
         self._seen: set[str] = set()
         self._planned: list[_Planned] = []
-        self._live: dict[str, _Live] = {}
+        self._awaiting: dict[str, _Awaiting] = {}
         self._queued = 0
 
     def on_tracked(self, address: str, tick: int) -> None:
@@ -83,17 +80,20 @@ class Payments:
         return str(tx["txid"])
 
     def on_tick(self, tick: int, now: float, fees: dict[str, float], locktime: int) -> TickResult:
-        """Release the payments due at ``tick`` and perform due replacements."""
-        result = TickResult([], [], [])
-        for live in [live for live in self._live.values() if live.replace_at is not None]:
-            if live.replace_at is not None and live.replace_at <= tick:
-                self._replace(live, fees["fastestFee"], now, result)
+        """Release the payments due at ``tick`` and build the replacements due."""
+        result = TickResult()
+        for txid, waiting in list(self._awaiting.items()):
+            if waiting.replace_at <= tick:
+                del self._awaiting[txid]
+                new = replacement(waiting.rng, waiting.tx, fees["fastestFee"], int(now))
+                result.replacements.append((txid, new))
         for planned in [planned for planned in self._planned if planned.due_tick <= tick]:
             self._planned.remove(planned)
             rate = fees["economyFee"] if planned.rbf else fees["fastestFee"]
-            item = _wrap(planned.tx or self._build(planned, rate, int(now), locktime))
-            self._live[item.tx["txid"]] = _Live(item, planned.rng, tick + 1 if planned.rbf else None)
-            result.added.append(item)
+            tx = planned.tx or self._build(planned, rate, int(now), locktime)
+            result.entered.append((tx, planned.rbf))
+            if planned.rbf:
+                self._awaiting[str(tx["txid"])] = _Awaiting(tx, planned.rng, tick + 1)
         return result
 
     def _build(self, planned: _Planned, rate: float, first_seen: int, locktime: int) -> dict[str, Any]:
@@ -106,20 +106,3 @@ class Payments:
             first_seen=first_seen,
             locktime=locktime,
         )
-
-    def _replace(self, live: _Live, rate: float, now: float, result: TickResult) -> None:
-        del self._live[live.item.tx["txid"]]
-        new = _wrap(replacement(live.rng, live.item.tx, rate, int(now)))
-        self._live[new.tx["txid"]] = _Live(new, live.rng, None)
-        result.removed.append(live.item)
-        result.added.append(new)
-        result.replaced.append((live.item, new))
-
-    def on_block(self, height: int, block_hash: str, block_time: int) -> list[AddressTx]:
-        """Confirm every unconfirmed payment that is not waiting to be replaced."""
-        mined = [live for live in self._live.values() if live.replace_at is None]
-        for live in mined:
-            del self._live[live.item.tx["txid"]]
-        return [
-            AddressTx(confirmed(live.item.tx, height, block_hash, block_time), live.item.addresses) for live in mined
-        ]

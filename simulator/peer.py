@@ -97,4 +97,6 @@ class Peer:
             wants=sorted(self.state.wants),
             track_address=self.state.track_address.key if self.state.track_address else None,
             track_addresses=list(self.state.track_addresses),
+            track_tx=self.state.txs.track_tx,
+            track_txs=list(self.state.txs.track_txs or ()),
         )

@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from simulator import jsjson
-from simulator.events import AddressTx, ChartPoint, Conversions, Event, MempoolChange, NewBlock
+from simulator.events import AddressTx, ChartPoint, Conversions, Event, MempoolChange, NewBlock, TxView
+from simulator.txprotocol import TxSubscriptions
 
 WANTABLE = ("blocks", "mempool-blocks", "live-2h-chart", "stats")
 MSG_RATE_LIMIT = 100
@@ -40,6 +41,7 @@ class CloseReason(StrEnum):
     INVALID_JSON = "invalid_json"
     BAD_MESSAGE = "bad_message"
     TOO_BIG = "too_big"
+    TRACK_TXS_ERROR = "track_txs_error"
     SLOW_CONSUMER = "slow_consumer"
     OFFLINE = "offline"
     SHUTDOWN = "shutdown"
@@ -57,6 +59,9 @@ class Snapshots(Protocol):
 
     def canonical(self, address: str) -> str | None:
         """The canonical address of the served network, or ``None`` if it is not one."""
+
+    def followed(self, txid: str) -> TxView | None:
+        """What transaction tracking reports about ``txid`` now, or ``None`` for an unknown txid."""
 
 
 @dataclass
@@ -112,6 +117,7 @@ class ConnectionState:
         self.wants: set[str] = set()
         self.track_address: Tracked | None = None
         self.track_addresses: dict[str, Tracked] = {}
+        self.txs = TxSubscriptions()
         self.messages_in = 0
         self.max_in_window = 0
         self.closed: CloseReason | None = None
@@ -152,6 +158,14 @@ class ConnectionState:
             self._want(message.get("data"), response)
         if _truthy(message.get("refresh-blocks")):
             self._put(response, "blocks")
+        self.txs.on_track_tx(message, self._snapshots, response)
+        error = self.txs.on_track_txs(message, self._snapshots, response)
+        if error is not None:
+            response["track-txs-error"] = jsjson.dumps(error)
+            self.txs.track_txs = None
+            self.closed = reply.close = CloseReason.TRACK_TXS_ERROR
+            reply.frames.append(jsjson.frame(response.items()))
+            return reply
         if _truthy(message.get("track-address")):
             self._track_address(message["track-address"], reply)
         addresses = message.get("track-addresses")
@@ -225,6 +239,7 @@ class ConnectionState:
             pairs.extend(event.stats)
         if "mempool-blocks" in self.wants:
             pairs.append(("mempool-blocks", event.mempool_blocks))
+        pairs.extend(self.txs.watch_pairs(event.txs))
         single = self.track_address.canonical if self.track_address else None
         if single:
             self._append_txs(pairs, "address-transactions", _touching(event.added, single))
@@ -237,6 +252,7 @@ class ConnectionState:
                 multi[key] = {"mempool": added, "confirmed": [], "removed": removed}
         if multi:
             pairs.append(("multi-address-transactions", jsjson.dumps(multi)))
+        pairs.extend(self.txs.mempool_pairs(event.txs))
 
     def _render_block(self, event: NewBlock, pairs: list[tuple[str, str]]) -> None:
         if "blocks" in self.wants:
@@ -245,6 +261,7 @@ class ConnectionState:
             pairs.extend(event.stats)
         if "mempool-blocks" in self.wants:
             pairs.append(("mempool-blocks", event.mempool_blocks))
+        pairs.extend(self.txs.block_pairs(event.txs))
         single = self.track_address.canonical if self.track_address else None
         if single:
             self._append_txs(pairs, "block-transactions", _touching(event.confirmed, single))

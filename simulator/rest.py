@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 from shared.settings import NETWORKS
 from simulator import jsjson
+from simulator.txprotocol import is_txid
 from simulator.world import World
 
 JSON = "application/json; charset=utf-8"
@@ -57,10 +58,20 @@ def route(world: World, path: str) -> HttpReply:
         return HttpReply(HTTPStatus.OK, world.chart_history())
     if path == "/api/v1/fees/recommended":
         return HttpReply(HTTPStatus.OK, jsjson.dumps(world.recommended_fees()))
+    if path.startswith("/api/tx/") and path.endswith("/status"):
+        return _tx_status(world, path.removeprefix("/api/tx/").removesuffix("/status"))
     value = world.value(_VALUE_PATHS.get(path, ""))
     if value is not None:
         return HttpReply(HTTPStatus.OK, value)
     return error(HTTPStatus.NOT_FOUND, f"not found: {path}")
+
+
+def _tx_status(world: World, txid: str) -> HttpReply:
+    """Esplora's answer: ``{"confirmed": false}`` for anything not in a block (mempool, replaced,
+    evicted or never seen alike), 400 ``Invalid hex string`` for a txid that is not 64 hex digits."""
+    if not is_txid(txid):
+        return HttpReply(HTTPStatus.BAD_REQUEST, "Invalid hex string", TEXT)
+    return HttpReply(HTTPStatus.OK, jsjson.dumps(world.tx_status(txid.lower())))
 
 
 def _blocks(world: World, start: str) -> HttpReply:

@@ -33,6 +33,7 @@ logger = logging.getLogger("simulator")
 
 CLOSE_TIMEOUT_S = 1.0
 """How long a closing handshake may take before the TCP connection is dropped."""
+_TX_ACTIONS = ("replace", "bump", "accelerate", "evict")
 
 
 class Simulator:
@@ -40,8 +41,8 @@ class Simulator:
 
     Blocks come every ``600 / speed`` seconds on average, the mempool changes every ``tick_s``
     seconds, and everything random is seeded, so the same seed and anchor give the same chain.
-    Control endpoints under ``/_sim/`` (mine, pay, silence, offline, inject, stats) drive it in
-    tests and demos.
+    Control endpoints under ``/_sim/`` (mine, pay, replace, bump, accelerate, evict, silence, offline,
+    inject, stats) drive it in tests and demos.
     """
 
     def __init__(self, settings: SimSettings) -> None:
@@ -194,12 +195,38 @@ class Simulator:
         self._dispatch(events)
         return block
 
-    def pay(self, address: str, sats: int) -> str:
-        """Queue a transaction paying ``sats`` to ``address`` (sent at the next tick); return its txid.
+    def pay(self, address: str, sats: int, rate: float | None = None) -> str:
+        """Queue a transaction paying ``sats`` to ``address`` (sent at the next tick) at ``rate`` sat/vB
+        (default: the fastest recommended fee); return its txid.
 
-        Raises ``InvalidAddress`` for an address of another network and ``ValueError`` for a bad amount.
+        Raises ``InvalidAddress`` for an address of another network and ``ValueError`` for a bad amount
+        or rate.
         """
-        return self.world.pay(address, sats, time.time())
+        return self.world.pay(address, sats, time.time(), rate)
+
+    def replace(self, txid: str, rate: float | None = None) -> str:
+        """Replace a mempool transaction (RBF) by a higher-fee version now; return the replacing txid.
+
+        Raises ``LookupError`` for an unknown txid and ``ValueError`` when it is not in the mempool.
+        """
+        new_txid, events = self.world.replace_now(txid, time.time(), rate)
+        self._dispatch(events)
+        return new_txid
+
+    def bump(self, txid: str, rate: float | None = None) -> tuple[str, float]:
+        """Add a CPFP child to a mempool transaction now; return its txid and the package's new
+        effective fee rate (sat/vB). Raises like :meth:`replace`."""
+        child_txid, effective, events = self.world.bump_now(txid, time.time(), rate)
+        self._dispatch(events)
+        return child_txid, effective
+
+    def accelerate(self, txid: str) -> None:
+        """Accelerate a mempool transaction (and its package): the next block mines it."""
+        self._dispatch(self.world.accelerate_now(txid, time.time()))
+
+    def evict(self, txid: str) -> None:
+        """Drop a mempool transaction and its descendants unmined (expiry, purge)."""
+        self._dispatch(self.world.evict_now(txid, time.time()))
 
     def set_silent(self, silent: bool) -> None:
         """While silent, sockets stay open but receive nothing: no replies, updates or pongs."""
@@ -261,12 +288,16 @@ class Simulator:
             return await self._control_action(path.removeprefix("/_sim/"), arg)
         except (InvalidAddress, ValueError) as exc:
             return error(HTTPStatus.BAD_REQUEST, str(exc))
+        except LookupError as exc:
+            return error(HTTPStatus.NOT_FOUND, str(exc))
 
     async def _control_action(self, action: str, arg: Callable[..., str]) -> HttpReply:
         if action == "mine":
             return _ok(await self.mine_block())
         if action == "pay":
-            return _ok({"txid": self.pay(arg("address"), int(arg("sats", "0")))})
+            return _ok({"txid": self.pay(arg("address"), int(arg("sats", "0")), _rate(arg("rate")))})
+        if action in _TX_ACTIONS:
+            return self._tx_control(action, arg("txid").lower(), _rate(arg("rate")))
         if action == "silence":
             self.set_silent(arg("on", "1") not in ("0", "false", "off"))
             return _ok({"silent": self._silent})
@@ -280,11 +311,27 @@ class Simulator:
             return _ok(self.stats().to_dict())
         return error(HTTPStatus.NOT_FOUND, f"unknown control action: {action}")
 
+    def _tx_control(self, action: str, txid: str, rate: float | None) -> HttpReply:
+        if action == "replace":
+            return _ok({"txid": self.replace(txid, rate)})
+        if action == "bump":
+            child_txid, effective = self.bump(txid, rate)
+            return _ok({"txid": child_txid, "effective_fee_rate": effective})
+        if action == "accelerate":
+            self.accelerate(txid)
+            return _ok({"txid": txid, "accelerated": True})
+        self.evict(txid)
+        return _ok({"txid": txid, "evicted": True})
+
     async def _offline_for(self, seconds: float) -> None:
         await asyncio.sleep(0.05)
         await self.go_offline()
         await asyncio.sleep(seconds)
         await self.go_online()
+
+
+def _rate(text: str) -> float | None:
+    return float(text) if text else None
 
 
 def _ok(value: Any) -> HttpReply:

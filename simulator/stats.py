@@ -19,6 +19,10 @@ class ConnectionStats:
     wants: list[str]
     track_address: str | None
     track_addresses: list[str]
+    track_tx: str | None = None
+    """The ``track-tx`` txid."""
+    track_txs: list[str] = field(default_factory=list)
+    """The ``track-txs`` list as accepted (valid txids, in the order sent)."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from shared.settings import Network
 from simulator.seeding import random_hex
 
 RBF_SEQUENCE = 0xFFFFFFFD
+DUST_SATS = 546
 _FLAGS = {"v0_p2wpkh": 1099511631881, "v1_p2tr": 8796093042697}
 _DEFAULT_FLAGS = 1099511631881
 
@@ -174,9 +176,52 @@ def replacement(rng: random.Random, original: dict[str, Any], rate: float, first
     """An RBF replacement of ``original``: same inputs and payment, higher fee taken from the change."""
     fee = max(original["fee"] + math.ceil(original["weight"] / 4), math.ceil(rate * original["weight"] / 4))
     vout = [dict(out) for out in original["vout"]]
-    vout[-1]["value"] = max(546, vout[-1]["value"] - (fee - original["fee"]))
+    vout[-1]["value"] = max(DUST_SATS, vout[-1]["value"] - (fee - original["fee"]))
     tx = {key: original[key] for key in ("version", "locktime", "vin", "size", "weight", "sigops")}
     tx = {"txid": random_hex(rng, 32), **tx, "vout": vout, "fee": fee, "status": {"confirmed": False}}
+    return extend(tx, first_seen)
+
+
+def child(
+    rng: random.Random,
+    network: Network,
+    parent: dict[str, Any],
+    fee_for_weight: Callable[[int], int],
+    first_seen: int,
+) -> dict[str, Any]:
+    """A CPFP child: spends the parent's last output (its change) to a new address, paying
+    ``fee_for_weight(weight)``. Raises ``ValueError`` when that output cannot pay the fee."""
+    index = len(parent["vout"]) - 1
+    spent = parent["vout"][index]
+    source = Script(spent["scriptpubkey"], spent["scriptpubkey_asm"], spent["scriptpubkey_type"], None)
+    entry = {
+        "txid": parent["txid"],
+        "vout": index,
+        "prevout": dict(spent),
+        "scriptsig": "",
+        "scriptsig_asm": "",
+        "witness": _witness(rng, source),
+        "is_coinbase": False,
+        "sequence": RBF_SEQUENCE,
+    }
+    vout = [_output(random_script(rng, network), 0)]
+    size, weight = _sizes([entry], vout)
+    fee = fee_for_weight(weight)
+    if spent["value"] - fee < DUST_SATS:
+        raise ValueError(f"the change output ({spent['value']} sats) cannot pay a {fee} sats child fee")
+    vout[0]["value"] = spent["value"] - fee
+    tx: dict[str, Any] = {
+        "txid": random_hex(rng, 32),
+        "version": 2,
+        "locktime": parent["locktime"],
+        "vin": [entry],
+        "vout": vout,
+        "size": size,
+        "weight": weight,
+        "sigops": 1 if source.type == "v0_p2wpkh" else 0,
+        "fee": fee,
+        "status": {"confirmed": False},
+    }
     return extend(tx, first_seen)
 
 

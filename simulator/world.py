@@ -17,13 +17,14 @@ from shared.errors import InvalidAddress
 from shared.settings import SimSettings
 from simulator import ancillary, jsjson
 from simulator.chain import Chain
-from simulator.events import AddressTx, ChartPoint, Conversions, Event, MempoolChange, NewBlock
+from simulator.events import ChartPoint, Conversions, Event, MempoolChange, NewBlock, TxView
 from simulator.fees import precise_fees, recommended_fees
-from simulator.market import PRIORITY_RATE, FeeMarket, sample_tx
+from simulator.market import MIN_RATE, PRIORITY_RATE, FeeMarket, sample_tx
 from simulator.mempool import BLOCK_WEIGHT, MIN_FEE_BTC_KVB, ArrivalMeter, Mempool
 from simulator.payments import Payments, TickResult
 from simulator.seeding import random_hex, rng_for
-from simulator.transactions import stripped
+from simulator.transactions import child, replacement, stripped
+from simulator.txbook import Followed, TxBook
 
 INIT_KEYS = (
     "backend",
@@ -56,6 +57,8 @@ _EXPIRY_S = 17_400.0
 """Mean simulated lifetime of a low-fee transaction; keeps the backlog near 10 MvB."""
 _AVERAGE_TX_VBYTES = 280
 _MAX_SAMPLES = 48
+MAX_RATE = 100_000.0
+"""Highest fee rate a control accepts, sat/vB."""
 
 
 class World:
@@ -71,6 +74,7 @@ class World:
         self.chain = Chain(settings.seed, self.network, self.anchor, self.speed, self.market)
         self.chain.start(now)
         self.mempool = Mempool()
+        self.txbook = TxBook(self.mempool)
         self.meter = ArrivalMeter(self.speed)
         self.payments = Payments(settings.seed, self.network)
         self.tick = 0
@@ -213,15 +217,20 @@ class World:
         rng = rng_for(self.settings.seed, "tick", self.tick)
         self.meter.record(at, self._arrivals(rng, at))
         result = self.payments.on_tick(self.tick, at, self.fees, self.chain.tip_height)
-        self._apply_payments(result, rng, at)
+        entered, left = self._apply_payments(result, at)
         self.mempool.expire_below(PRIORITY_RATE, self.tick_s * self.speed / _EXPIRY_S, rng)
         self.mempool.evict()
-        self._refresh(at)
+        return self._mempool_change(at, entered, left)
+
+    def _mempool_change(self, now: float, entered: list[Followed], left: list[Followed]) -> MempoolChange:
+        self._refresh(now)
+        self.txbook.reposition()
         return MempoolChange(
             self._pairs(MEMPOOL_CHANGE_KEYS),
             self._values["mempool-blocks"],
-            tuple(result.added),
-            tuple(result.removed),
+            tuple(item.address_tx() for item in entered),
+            tuple(item.address_tx() for item in left),
+            self.txbook.take_views(block=False),
         )
 
     def _arrivals(self, rng: random.Random, now: float) -> float:
@@ -241,37 +250,46 @@ class World:
             added += weight * count / 4
         return added
 
-    def _apply_payments(self, result: TickResult, rng: random.Random, now: float) -> None:
-        for item in result.removed:
-            self._mempool_remove(item)
-        for item in result.added:
-            tx = item.tx
-            tx["position"] = self.mempool.position(tx["effectiveFeePerVsize"], tx["weight"])
-            self.mempool.add(tx["effectiveFeePerVsize"], 1, tx["weight"], tx["size"], tx["fee"])
-            self._recent.appendleft(stripped(tx))
-            self.meter.record(now, tx["weight"] / 4)
-        for old, new in result.replaced:
-            old_info, new_info = (old.tx["fee"], old.tx["weight"] / 4), (new.tx["fee"], new.tx["weight"] / 4)
-            info = ancillary.replacement_info(new.tx["txid"], old_info, new_info, False)
-            self._rbf.appendleft(info)
+    def _apply_payments(self, result: TickResult, now: float) -> tuple[list[Followed], list[Followed]]:
+        entered: list[Followed] = []
+        left: list[Followed] = []
+        for old_txid, new_tx in result.replacements:
+            old = self.txbook.get(old_txid)
+            if old is not None and old.state == "mempool":
+                self._replace(old_txid, new_tx, now, entered, left)
+        for tx, held in result.entered:
+            entered.append(self._arrived(self.txbook.enter(tx, held=held), now))
+        return entered, left
 
-    def _mempool_remove(self, item: AddressTx) -> None:
-        tx = item.tx
-        self.mempool.remove(tx["effectiveFeePerVsize"], tx["weight"], tx["size"], tx["fee"])
+    def _arrived(self, item: Followed, now: float) -> Followed:
+        self._recent.appendleft(stripped(item.tx))
+        self.meter.record(now, item.vsize)
+        return item
+
+    def _replace(
+        self, txid: str, new_tx: dict[str, Any], now: float, entered: list[Followed], left: list[Followed]
+    ) -> None:
+        new, gone = self.txbook.replace(txid, new_tx)
+        entered.append(self._arrived(new, now))
+        left.extend(gone)
+        old = gone[0]
+        info = ancillary.replacement_info(new.txid, (old.tx["fee"], old.vsize), (new.tx["fee"], new.vsize), False)
+        self._rbf.appendleft(info)
 
     def _on_block(self, block: dict[str, Any], now: float) -> list[Event]:
-        confirmed = self.payments.on_block(block["height"], block["id"], block["timestamp"])
-        for item in confirmed:
-            self._mempool_remove(item)
-        self.mempool.mine(BLOCK_WEIGHT - sum(item.tx["weight"] for item in confirmed))
+        mined = self.txbook.mineable()
+        confirmed = self.txbook.confirm(mined, block["height"], block["id"], block["timestamp"])
+        self.mempool.mine(BLOCK_WEIGHT - sum(int(item.tx["weight"]) for item in mined))
         self._values["blocks"] = self._blocks_value()
         self._refresh(now)
+        self.txbook.reposition()
         announced = NewBlock(
             jsjson.dumps(block),
             block["height"],
             self._pairs(BLOCK_STATS_KEYS),
             self._values["mempool-blocks"],
             tuple(confirmed),
+            self.txbook.take_views(block=True),
         )
         return [announced, self._add_chart_point(now)]
 
@@ -312,15 +330,68 @@ class World:
         for address in addresses:
             self.payments.on_tracked(address, self.tick)
 
-    def pay(self, address: str, sats: int, now: float) -> str:
-        """Queue a payment of ``sats`` to ``address`` for the next tick; return its txid."""
+    def pay(self, address: str, sats: int, now: float, rate: float | None = None) -> str:
+        """Queue a payment of ``sats`` to ``address`` for the next tick, at ``rate`` sat/vB (default: the
+        fastest recommended fee); return its txid."""
         if sats <= 0 or sats > 21_000_000 * 10**8:
             raise ValueError("sats must be a positive amount")
         canonical = validate_address(address, self.network).text
-        fastest = self.fees["fastestFee"]
+        paid = self.fees["fastestFee"] if rate is None else _checked_rate(rate)
         return self.payments.queue(
-            canonical, sats, tick=self.tick + 1, rate=fastest, now=now, locktime=self.chain.tip_height
+            canonical, sats, tick=self.tick + 1, rate=paid, now=now, locktime=self.chain.tip_height
         )
+
+    def replace_now(self, txid: str, now: float, rate: float | None = None) -> tuple[str, list[Event]]:
+        """Replace a mempool transaction (RBF) with one paying ``rate`` (default: the fastest fee, and
+        always at least 1 sat/vB more); return the replacing txid and the mempool change announcing it."""
+        old = self.txbook.in_mempool(txid)
+        paid = self.fees["fastestFee"] if rate is None else _checked_rate(rate)
+        new_tx = replacement(rng_for(self.settings.seed, "replace", txid), old.tx, paid, int(now))
+        entered: list[Followed] = []
+        left: list[Followed] = []
+        self._replace(txid, new_tx, now, entered, left)
+        return str(new_tx["txid"]), [self._mempool_change(now, entered, left)]
+
+    def bump_now(self, txid: str, now: float, rate: float | None = None) -> tuple[str, float, list[Event]]:
+        """Add a CPFP child to a mempool transaction lifting its package to ``rate`` (default: the fastest
+        fee or 1.5 times the current effective rate, whichever is higher); return the child's txid, the
+        new effective fee rate and the mempool change announcing it."""
+        parent = self.txbook.in_mempool(txid)
+        members = self.txbook.package(self.txbook.root(parent))
+        current = members[0].rate
+        target = max(self.fees["fastestFee"], current * 1.5) if rate is None else _checked_rate(rate)
+        if target <= current:
+            raise ValueError(f"rate must exceed the current effective fee rate ({current:.3f} sat/vB)")
+        paid = sum(int(member.tx["fee"]) for member in members)
+        vsize = sum(member.vsize for member in members)
+
+        def fee_for_weight(weight: int) -> int:
+            return max(math.ceil(target * (vsize + weight / 4)) - paid, math.ceil(MIN_RATE * weight / 4))
+
+        rng = rng_for(self.settings.seed, "bump", txid, len(parent.children))
+        child_tx = child(rng, self.network, parent.tx, fee_for_weight, int(now))
+        item = self._arrived(self.txbook.enter(child_tx, parent=txid), now)
+        return item.txid, item.rate, [self._mempool_change(now, [item], [])]
+
+    def accelerate_now(self, txid: str, now: float) -> list[Event]:
+        """Accelerate a mempool transaction's package (mined by the next block); return the mempool change."""
+        root = self.txbook.root(self.txbook.in_mempool(txid))
+        vsize = sum(member.vsize for member in self.txbook.package(root))
+        fee_delta = math.ceil(max(2 * self.fees["fastestFee"] - root.rate, 1.0) * vsize)
+        self.txbook.accelerate(txid, now, fee_delta)
+        return [self._mempool_change(now, [], [])]
+
+    def evict_now(self, txid: str, now: float) -> list[Event]:
+        """Drop a mempool transaction and its descendants unmined; return the mempool change."""
+        return [self._mempool_change(now, [], self.txbook.evict(txid))]
+
+    def followed(self, txid: str) -> TxView | None:
+        """What ``track-tx``/``track-txs`` report about ``txid`` now (``None``: not a known transaction)."""
+        return self.txbook.view(txid)
+
+    def tx_status(self, txid: str) -> dict[str, Any]:
+        """The esplora ``/api/tx/{txid}/status`` object."""
+        return self.txbook.status(txid)
 
     def chart_history(self) -> str:
         """The 2-hour statistics, newest first (``/api/v1/statistics/2h``)."""
@@ -332,3 +403,9 @@ class World:
             return validate_address(address, self.network).text
         except InvalidAddress:
             return None
+
+
+def _checked_rate(rate: float) -> float:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"rate must be between {MIN_RATE} and {MAX_RATE:g} sat/vB")
+    return rate

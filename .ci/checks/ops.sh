@@ -139,7 +139,8 @@ dashboard_queries() {
 compose_config() {
     docker-compose -f docker-compose.yml config -q
     docker-compose -f docker-compose.yml --env-file deploy/compose/offline.env config -q
-    docker-compose -f docker-compose.yml --env-file deploy/compose/offline.env config --services | grep -qx sim
+    # not grep -q: it would close the pipe early, and the SIGPIPE fails the pipeline under pipefail
+    docker-compose -f docker-compose.yml --env-file deploy/compose/offline.env config --services | grep -x sim >/dev/null
 }
 chart_copies() {
     cmp deploy/prometheus/alerts.yml "$chart/files/alerts.yml"
@@ -174,7 +175,7 @@ check_all() {
     run "promtool check rules on every dashboard query" dashboard_queries
     run "chart ships the same alerts and dashboard" chart_copies
     run "yamllint" yamllint -s docker-compose.yml charts deploy .github catalog.yaml .yamllint.yaml
-    run "shellcheck" shellcheck .ci/checks/ops.sh tools/prove_validators.sh
+    run "shellcheck" shellcheck .ci/checks/ops.sh .ci/checks/image.sh tools/prove_validators.sh
     run "every validator rejects a broken copy" bash tools/prove_validators.sh
     echo "ops: $failures failed, $((SECONDS - started)) s"
     [ "$failures" -eq 0 ]

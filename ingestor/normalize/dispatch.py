@@ -20,7 +20,16 @@ from ingestor.normalize.fee_chart import parse_fee_chart_point
 from ingestor.normalize.mempool_blocks import parse_mempool_blocks
 from ingestor.normalize.results import ControlReplies, NormalizedFrame
 from ingestor.normalize.stats import STATS_KEYS, StatsState
-from shared.events import TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, address_topic
+from ingestor.normalize.txs import (
+    REPLACED_KEYS,
+    TxCollector,
+    TxMemory,
+    read_confirmed,
+    read_position,
+    read_replaced,
+    read_tracked,
+)
+from shared.events import TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, address_topic, tx_topic
 from shared.models import Block
 
 IGNORED_KEYS: Final = frozenset(
@@ -28,14 +37,14 @@ IGNORED_KEYS: Final = frozenset(
         "accelerations", "backend", "backendInfo", "conversions", "donationConfirmed", "loadingIndicators",
         "mempool-transactions", "mempool-txids", "multi-scriptpubkey-transactions",
         "projected-block-transactions", "rbfInfo", "rbfLatest", "rbfLatestSummary", "rbfSummary",
-        "rbfTransaction", "stratumJob", "stratumJobs", "tomahawk", "track-txs-error", "tracked-txs",
-        "transactions", "tx", "txConfirmed", "txPosition", "txReplaced", "utxoSpent", "wallet-transactions",
+        "stratumJob", "stratumJobs", "tomahawk", "transactions", "tx", "utxoSpent", "wallet-transactions",
     }
 )  # fmt: skip
 """Keys this normalizer knows and deliberately does not publish."""
 
 _STATS_SLOT: Final = "stats"
 _ADDRESS_SLOT: Final = "addresses"
+_TX_SLOT: Final = "txs"
 _NO_CONTROL: Final = ControlReplies()
 
 
@@ -51,14 +60,25 @@ class FrameRun:
 
     __slots__ = (
         "addresses", "blocks_snapshot", "errors", "ignored_keys", "items", "keys", "lookup", "network",
-        "new_block", "pong", "received_ms", "refreshed", "stats", "track_errors", "tracked", "unknown_keys",
+        "new_block", "pong", "received_ms", "refreshed", "stats", "track_errors", "tracked", "tracked_tx",
+        "tx_memory", "txs", "unknown_keys",
     )  # fmt: skip
 
-    def __init__(self, network: str, stats: StatsState, received_ms: int, tracked: Collection[str]) -> None:
+    def __init__(
+        self,
+        network: str,
+        stats: StatsState,
+        received_ms: int,
+        tracked: Collection[str],
+        tx_memory: TxMemory,
+        tracked_tx: str | None = None,
+    ) -> None:
         self.network = network
         self.received_ms = received_ms
         self.tracked = tracked
+        self.tracked_tx = tracked_tx
         self.stats = stats
+        self.tx_memory = tx_memory
         self.items: list[Publication | str] = []
         self.keys: list[str] = []
         self.unknown_keys: list[str] = []
@@ -71,6 +91,7 @@ class FrameRun:
         self.refreshed: list[str] | None = None
         self.addresses: AddressCollector | None = None
         self.lookup: dict[str, str] | None = None
+        self.txs: TxCollector | None = None
 
     def feed(self, key: str, value: object) -> None:
         """Read one top-level key; a failure becomes one entry in ``errors``."""
@@ -104,6 +125,9 @@ class FrameRun:
             elif item == _ADDRESS_SLOT and self.addresses is not None:
                 for activity in self.addresses.activities():
                     publications.append(self._publication(address_topic(activity.address), activity))
+            elif item == _TX_SLOT and self.txs is not None:
+                for status in self.txs.statuses(self.new_block, self.tx_memory):
+                    publications.append(self._publication(tx_topic(status.txid), status))
         return NormalizedFrame(
             publications=publications,
             new_block=self.new_block,
@@ -122,6 +146,7 @@ class FrameRun:
             pong=self.pong,
             track_addresses_error=self.track_errors.get("track-addresses-error"),
             track_scriptpubkeys_error=self.track_errors.get("track-scriptpubkeys-error"),
+            track_txs_error=self.track_errors.get("track-txs-error"),
         )
 
     def _publication(self, topic: str, model: BaseModel) -> Publication:
@@ -162,6 +187,24 @@ class FrameRun:
             self.items.append(_ADDRESS_SLOT)
         return self.addresses
 
+    def _tx_collector(self) -> TxCollector:
+        if self.txs is None:
+            self.txs = TxCollector()
+            self.items.append(_TX_SLOT)
+        return self.txs
+
+    def _on_tx_position(self, key: str, value: object) -> None:
+        read_position(value, self._tx_collector())
+
+    def _on_tx_confirmed(self, key: str, value: object) -> None:
+        read_confirmed(value, self._tx_collector())
+
+    def _on_tx_replaced(self, key: str, value: object) -> None:
+        read_replaced(value, self.tracked_tx, self._tx_collector())
+
+    def _on_tracked_txs(self, key: str, value: object) -> None:
+        self._add_errors(key, read_tracked(value, self._tx_collector()))
+
     def _on_pong(self, key: str, value: object) -> None:
         if value is not True:
             raise Malformed(f"expected true, got {describe(value)}")
@@ -188,8 +231,13 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     "blocks": FrameRun._on_blocks,
     "multi-address-transactions": FrameRun._on_multi_address,
     **dict.fromkeys(SINGLE_ADDRESS_KEYS, FrameRun._on_single_address),
+    "txPosition": FrameRun._on_tx_position,
+    "txConfirmed": FrameRun._on_tx_confirmed,
+    **dict.fromkeys(REPLACED_KEYS, FrameRun._on_tx_replaced),
+    "tracked-txs": FrameRun._on_tracked_txs,
     "pong": FrameRun._on_pong,
     "track-addresses-error": FrameRun._on_track_error,
     "track-scriptpubkeys-error": FrameRun._on_track_error,
+    "track-txs-error": FrameRun._on_track_error,
 }
 KNOWN_KEYS: Final = frozenset(_HANDLERS) | IGNORED_KEYS

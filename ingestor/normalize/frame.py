@@ -8,6 +8,7 @@ from ingestor.normalize._coerce import JsonObject, Malformed, to_object
 from ingestor.normalize.dispatch import FrameRun
 from ingestor.normalize.results import ControlReplies, NormalizedFrame
 from ingestor.normalize.stats import StatsState
+from ingestor.normalize.txs import TxMemory, tracked_txid
 from shared.jsoncodec import loads
 
 _MAX_REASON_CHARS = 200
@@ -50,25 +51,37 @@ def _failed(reason: str) -> NormalizedFrame:
 class Normalizer:
     """Turns upstream frames of one network into publications; I/O-free.
 
-    Its only state is the newest readable value of each stats part, merged into every ``stats`` event.
+    Its only state is the newest readable value of each stats part, merged into every ``stats`` event,
+    and per tracked transaction the last effective fee rate and acceleration seen (bounded), carried
+    into the ``tx:{txid}`` events that follow.
     """
 
     def __init__(self, network: str) -> None:
         self.network = network
         self._stats = StatsState()
+        self._tx_memory = TxMemory()
 
-    def normalize(self, raw: str | bytes, *, received_ms: int, tracked: Collection[str] = ()) -> NormalizedFrame:
+    def normalize(
+        self,
+        raw: str | bytes,
+        *,
+        received_ms: int,
+        tracked: Collection[str] = (),
+        tracked_tx: str | None = None,
+    ) -> NormalizedFrame:
         """Normalize one frame received at ``received_ms`` (Unix ms); never raises.
 
         ``tracked`` are the addresses tracked upstream, used to attribute the single-address keys
-        (``address-transactions`` and friends), which do not name their address.
+        (``address-transactions`` and friends), which do not name their address. ``tracked_tx`` is the
+        socket's ``track-tx`` txid, the one ``txReplaced``/``rbfTransaction`` (which name only the
+        replacing txid) are about.
         """
         try:
             obj = decode_frame(raw)
         except Malformed as exc:
             return _failed(f"frame: {exc}")
         try:
-            run = FrameRun(self.network, self._stats, received_ms, tracked)
+            run = FrameRun(self.network, self._stats, received_ms, tracked, self._tx_memory, tracked_txid(tracked_tx))
             for key, value in obj.items():
                 run.feed(key, value)
             return run.finish()

@@ -15,6 +15,8 @@ class ControlReplies:
     pong: bool = False
     track_addresses_error: str | None = None
     track_scriptpubkeys_error: str | None = None
+    track_txs_error: str | None = None
+    """``track-txs-error``: the list was too long or not an array; the upstream closes the socket next."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +24,8 @@ class NormalizedFrame:
     """The events and side results of one frame.
 
     ``publications`` follow frame key order; events gathered over several keys (the one ``stats``
-    event, the ``address:{addr}`` events) sit where the first key feeding them was. ``stats`` is
-    published only when at least one stats part of the frame could be read.
+    event, the ``address:{addr}`` and ``tx:{txid}`` events) sit where the first key feeding them was.
+    ``stats`` is published only when at least one stats part of the frame could be read.
     """
 
     publications: list[Publication]

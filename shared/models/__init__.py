@@ -11,6 +11,7 @@ from shared.models.gap import GapInfo, GapNotice
 from shared.models.mempool_blocks import MempoolBlocks, ProjectedBlock
 from shared.models.stats import DifficultyAdjustment, MempoolInfo, RecommendedFees, Stats
 from shared.models.status import IngestorStatus
+from shared.models.tx import TxPosition, TxState, TxStatus
 
 __all__ = [
     "FEE_BAND_FLOORS",
@@ -28,4 +29,7 @@ __all__ = [
     "ProjectedBlock",
     "RecommendedFees",
     "Stats",
+    "TxPosition",
+    "TxState",
+    "TxStatus",
 ]

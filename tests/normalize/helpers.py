@@ -8,12 +8,24 @@ from typing import Any
 from pydantic import BaseModel
 
 from ingestor.normalize import NormalizedFrame, Normalizer
-from shared.events import TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, is_address_topic
-from shared.models import AddressActivity, FeeChartPoint, MempoolBlocks, Stats
+from shared.events import (
+    TOPIC_LIVE_2H,
+    TOPIC_MEMPOOL_BLOCKS,
+    TOPIC_STATS,
+    Publication,
+    is_address_topic,
+    is_tx_topic,
+    tx_topic,
+)
+from shared.models import AddressActivity, FeeChartPoint, MempoolBlocks, Stats, TxStatus
 from tests.normalize import samples
 
 P2WPKH = "bc1q563uveczer8sx7kd4c7a5h9c4me9dv36n9rgcg"
 P2TR = "bc1p5hcw5a5z229z7zaz6xnlcasd5n9c4h48ls8nauv2swseerjgtcssqpnllh"
+RECORDED_TXID = "b6a53d8a8025c0c5b194345925a99741b645cae0b1f180f0613273029f2bf698"
+"""The txid in the recorded txPosition and txReplaced frames."""
+TRACKED_TXID = "5e" * 32
+"""The ``track-tx`` txid the tests pass, which ``txReplaced``/``rbfTransaction`` are about."""
 
 _MODELS: dict[str, type[BaseModel]] = {
     TOPIC_STATS: Stats,
@@ -26,6 +38,8 @@ def model_for(topic: str) -> type[BaseModel]:
     """The payload model of a topic this normalizer publishes on."""
     if is_address_topic(topic):
         return AddressActivity
+    if is_tx_topic(topic):
+        return TxStatus
     return _MODELS[topic]
 
 
@@ -37,9 +51,24 @@ def check_publication(publication: Publication, network: str, ts_ms: int) -> Non
     assert model.model_dump(mode="json") == publication.data
     if is_address_topic(publication.topic):
         assert publication.topic == f"address:{publication.data['address']}"
+    if is_tx_topic(publication.topic):
+        check_tx_status(publication.topic, publication.data)
     head, tail = publication.envelope_parts()
     encoded = f"{head}1{tail}".encode()
     assert json.loads(encoded)["data"] == publication.data
+
+
+def check_tx_status(topic: str, data: dict[str, Any]) -> None:
+    """A ``tx:{txid}`` event is about its topic's txid and its fields agree with its status."""
+    assert topic == tx_topic(data["txid"])
+    assert len(data["txid"]) == 64 and data["txid"] == data["txid"].lower()
+    status = data["status"]
+    assert (data["position"] is None) or status == "mempool"
+    assert (data["replaced_by"] is not None) == (status == "replaced")
+    if status != "confirmed":
+        assert data["block_height"] is data["block_hash"] is data["confirmations"] is None
+    elif data["block_height"] is not None:
+        assert data["confirmations"] == 1 and data["block_hash"]
 
 
 def check_frame(frame: NormalizedFrame, network: str = "mainnet", ts_ms: int = 1) -> None:

@@ -56,3 +56,59 @@ def spending_tx() -> dict[str, Any]:
 def dumps(frame: dict[str, Any]) -> str:
     """A frame as the upstream serializes it."""
     return json.dumps(frame, separators=(",", ":"))
+
+
+TX_A = "b6a53d8a8025c0c5b194345925a99741b645cae0b1f180f0613273029f2bf698"
+TX_B = "0c" * 32
+TX_CHILD = "7d" * 32
+
+
+def tx_frames() -> dict[str, dict[str, Any]]:
+    """Transaction-tracking frames in the backend's shapes (``websocket-handler.ts``), by name."""
+    cpfp = {
+        "ancestors": [],
+        "bestDescendant": None,
+        "descendants": [{"txid": TX_CHILD, "fee": 2210, "weight": 437}],
+        "effectiveFeePerVsize": 9.25,
+        "sigops": 1,
+        "adjustedVsize": 140.25,
+    }
+    accelerated = {"accelerated": True, "acceleratedBy": [111, 44], "acceleratedAt": 1770000000, "feeDelta": 5120}
+    return {
+        "track-txs-reply": {
+            "tracked-txs": {
+                TX_A: {"position": {"block": 3, "vsize": 412001.5}, "confirmed": False},
+                TX_B: {"replacedBy": TX_CHILD, "confirmed": False},
+            }
+        },
+        "mempool-update": {
+            "utxoSpent": {"1": {"vin": 0, "txid": TX_CHILD}},
+            "txPosition": {
+                "txid": TX_A,
+                "position": {"block": 0, "vsize": 20117.25, **accelerated},
+                "accelerationPositions": [{"poolId": 111, "block": 0, "vsize": 70.125}],
+                "cpfp": {**cpfp, "acceleration": True},
+            },
+            "tracked-txs": {
+                TX_A: {
+                    "utxoSpent": {"1": {"vin": 0, "txid": TX_CHILD}},
+                    "position": {"block": 0, "vsize": 20117.25, **accelerated},
+                    "cpfp": cpfp,
+                },
+                TX_B: {"replacedBy": TX_CHILD},
+            },
+        },
+        "replacement": {
+            "rbfTransaction": {"txid": TX_CHILD},
+            "rbfInfo": {"tx": {"txid": TX_CHILD, "rbf": True}, "time": 1770000000, "fullRbf": False, "replaces": []},
+        },
+        "new-block": {
+            "block": block(),
+            "txConfirmed": TX_A,
+            "tracked-txs": {TX_A: {"confirmed": True}, TX_B: {"position": {"block": 1, "vsize": 5}, **accelerated}},
+        },
+        "track-txs-error": {
+            "track-txs-error": "too many txids requested, this connection supports tracking a maximum of 100 "
+            "transactions"
+        },
+    }

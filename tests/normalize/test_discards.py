@@ -84,6 +84,30 @@ DISCARDS: list[tuple[str, Any, str]] = [
     ("pong", False, "pong: expected true, got a boolean"),
     ("track-addresses-error", 5, "track-addresses-error: expected a string, got an integer"),
     ("track-scriptpubkeys-error", ["x"], "track-scriptpubkeys-error: expected a string, got an array"),
+    ("track-txs-error", 5, "track-txs-error: expected a string, got an integer"),
+    ("txPosition", {"txid": "ab"}, "txPosition: txid: expected a txid (64 hex digits), got 2 characters"),
+    ("txPosition", {"txid": samples.TX_A}, "txPosition: position: expected an object, got nothing"),
+    (
+        "txPosition",
+        {"txid": samples.TX_A, "position": {"block": -1, "vsize": 5}},
+        "txPosition: position.block: expected a non-negative number, got -1",
+    ),
+    (
+        "txPosition",
+        {"txid": samples.TX_A, "position": {"block": 1, "vsize": 5}, "cpfp": {"effectiveFeePerVsize": "9"}},
+        "txPosition: cpfp.effectiveFeePerVsize: expected a number, got a string",
+    ),
+    (
+        "txPosition",
+        {"txid": samples.TX_A, "position": {"block": 1, "vsize": 5, "accelerated": 1}},
+        "txPosition: position.accelerated: expected a boolean, got an integer",
+    ),
+    ("txConfirmed", 5, "txConfirmed: expected a string, got an integer"),
+    ("txConfirmed", "\ud800", "txConfirmed: string is not valid Unicode"),
+    ("rbfTransaction", {"txid": samples.TX_B}, "rbfTransaction: names no tracked transaction"),
+    ("txReplaced", [samples.TX_B], "txReplaced: expected an object, got an array"),
+    ("tracked-txs", [], "tracked-txs: expected an object, got an array"),
+    ("tracked-txs", {samples.TX_A: {"confirmed": "yes"}}, f"tracked-txs: {samples.TX_A}.confirmed: expected a boolean"),
 ]
 
 

@@ -105,7 +105,7 @@ def test_unknown_and_ignored_keys_are_listed_not_published() -> None:
         "backend": "esplora",
         "rbfSummary": [],
         "transactions": [],
-        "txPosition": {"txid": "ab"},
+        "utxoSpent": {"0": {"vin": 0, "txid": "ab"}},
         "multi-scriptpubkey-transactions": {"0014ab": {"mempool": [], "confirmed": [], "removed": []}},
         "tomahawk": None,
         "future-key": [1],

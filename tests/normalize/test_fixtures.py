@@ -10,10 +10,22 @@ import pytest
 
 from ingestor.normalize import Normalizer
 from ingestor.normalize.dispatch import IGNORED_KEYS, KNOWN_KEYS
+from ingestor.normalize.txs import TX_KEYS
+from shared.events import is_address_topic, is_tx_topic, tx_topic
 from shared.models import FEE_BAND_FLOORS
 from tests.normalize import fixtures
 from tests.normalize.fixtures import fixture_files, fixtures_dir, read_fixture
-from tests.normalize.helpers import P2TR, P2WPKH, addresses_in, check_frame, data_of, topics
+from tests.normalize.helpers import (
+    P2TR,
+    P2WPKH,
+    RECORDED_TXID,
+    TRACKED_TXID,
+    addresses_in,
+    check_frame,
+    data_of,
+    normalize,
+    topics,
+)
 
 STATS_KEYS = {"mempoolInfo", "vBytesPerSecond", "fees", "da"}
 ADDRESS_KEYS = {
@@ -73,15 +85,17 @@ def test_every_fixture_file_normalizes_into_its_topics(path: Path | FileNotFound
     raw = path.read_bytes()
     decoded = json.loads(raw)
     assert isinstance(decoded, dict), f"{path} is not a JSON object"
-    frame = Normalizer("mainnet").normalize(raw, received_ms=1, tracked=sorted(addresses_in(decoded)))
+    tracked = sorted(addresses_in(decoded))
+    frame = Normalizer("mainnet").normalize(raw, received_ms=1, tracked=tracked, tracked_tx=TRACKED_TXID)
     check_frame(frame)
     assert frame.errors == []
     assert frame.keys == list(decoded)
     assert frame.unknown_keys == [key for key in decoded if key not in KNOWN_KEYS]
     assert frame.ignored_keys == [key for key in decoded if key in IGNORED_KEYS]
-    non_address = {topic for topic in topics(frame) if not topic.startswith("address:")}
-    assert non_address == _expected_topics(decoded)
-    assert any(topic.startswith("address:") for topic in topics(frame)) == bool(ADDRESS_KEYS & set(decoded))
+    shared_topics = {topic for topic in topics(frame) if not is_address_topic(topic) and not is_tx_topic(topic)}
+    assert shared_topics == _expected_topics(decoded)
+    assert any(is_address_topic(topic) for topic in topics(frame)) == bool(ADDRESS_KEYS & set(decoded))
+    assert any(is_tx_topic(topic) for topic in topics(frame)) == bool(set(TX_KEYS) & set(decoded))
     if "block" in decoded:
         assert frame.new_block is not None
         assert frame.new_block.source == "live"
@@ -256,13 +270,39 @@ def test_composed_track_addresses_error_goes_to_control() -> None:
     assert frame.control.track_scriptpubkeys_error is None
 
 
-def test_recorded_tx_tracking_frames_are_ignored() -> None:
-    normalizer = Normalizer("mainnet")
-    replaced = normalizer.normalize(read_fixture("tx01_ws_tx_replaced.json"), received_ms=1)
-    assert (replaced.publications, replaced.ignored_keys, replaced.errors) == ([], ["txReplaced"], [])
-    next_block = normalizer.normalize(read_fixture("tx02_ws_next_block.json"), received_ms=1)
-    assert topics(next_block) == ["mempool-blocks"]
-    assert next_block.ignored_keys == ["txPosition"]
+def test_recorded_tx_position_is_a_mempool_event_on_the_tx_topic() -> None:
+    frame = Normalizer("mainnet").normalize(read_fixture("tx02_ws_tx_position.json"), received_ms=1)
+    assert (topics(frame), frame.errors, frame.ignored_keys) == ([tx_topic(RECORDED_TXID)], [], [])
+    assert data_of(frame, tx_topic(RECORDED_TXID)) == {
+        "txid": RECORDED_TXID,
+        "status": "mempool",
+        "position": {"block_index": 0, "vsize_ahead_vb": 110880.0, "effective_fee_rate": None},
+        "block_height": None,
+        "block_hash": None,
+        "block_time_unix_s": None,
+        "confirmations": None,
+        "replaced_by": None,
+        "accelerated": False,
+    }
+
+
+def test_recorded_tx_replaced_names_the_replacing_txid_of_the_tracked_transaction() -> None:
+    raw = read_fixture("tx01_ws_tx_replaced.json")
+    frame = normalize(json.loads(raw), tracked_tx=TRACKED_TXID.upper())
+    assert topics(frame) == [tx_topic(TRACKED_TXID)] and frame.errors == []
+    data = data_of(frame, tx_topic(TRACKED_TXID))
+    assert (data["status"], data["replaced_by"], data["position"]) == ("replaced", RECORDED_TXID, None)
+    untracked = Normalizer("mainnet").normalize(raw, received_ms=1)
+    assert untracked.publications == []
+    assert untracked.errors == ["txReplaced: names no tracked transaction (no track-tx txid given)"]
+
+
+def test_recorded_mempool_update_with_a_position_publishes_both() -> None:
+    frame = Normalizer("mainnet").normalize(read_fixture("tx02_ws_next_block.json"), received_ms=1)
+    assert topics(frame) == ["mempool-blocks", tx_topic(RECORDED_TXID)]
+    assert frame.ignored_keys == [] and frame.errors == []
+    position = data_of(frame, tx_topic(RECORDED_TXID))["position"]
+    assert (position["block_index"], position["vsize_ahead_vb"]) == (0, 128920.0)
 
 
 def test_fee_mempool_blocks_scenarios() -> None:

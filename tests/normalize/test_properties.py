@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.normalize.dispatch import IGNORED_KEYS, KNOWN_KEYS
+from ingestor.normalize.txs import TX_KEYS, read_txid
+from shared.events import is_tx_topic
+from tests.normalize import samples
 from tests.normalize.fixtures import fixture_files, fixtures_dir
-from tests.normalize.helpers import P2TR, P2WPKH, addresses_in, check_frame, topics
+from tests.normalize.helpers import P2TR, P2WPKH, RECORDED_TXID, TRACKED_TXID, addresses_in, check_frame, topics
 
 Path = tuple[str | int, ...]
 
@@ -30,6 +33,7 @@ def _frames() -> list[tuple[str, dict[str, Any]]]:
         if name == "fee-mempool-blocks.json":
             frames.extend((f"{name}:{scenario}", {"mempool-blocks": value}) for scenario, value in decoded.items())
         frames.append((name, decoded))
+    frames.extend((f"tx:{name}", frame) for name, frame in samples.tx_frames().items())
     return frames
 
 
@@ -44,6 +48,7 @@ def _field_names(frames: list[tuple[str, dict[str, Any]]]) -> list[str]:
         elif isinstance(item, list):
             stack.extend(item)
     names.update(["vsize1", "vsize_0", "vsize2000", "unconfirmed_transactions", "prevout", "virtualSize"])
+    names.update(["replacedBy", "confirmed", "cpfp", "effectiveFeePerVsize", "accelerated", RECORDED_TXID])
     return sorted(names)
 
 
@@ -89,8 +94,8 @@ frame_keys = st.sampled_from(sorted(KNOWN_KEYS)) | st.text(max_size=10)
 
 
 def run(raw: str | bytes, tracked: Collection[str] = ()) -> NormalizedFrame:
-    """Normalize with a fresh normalizer and check the result's invariants."""
-    frame = Normalizer("mainnet").normalize(raw, received_ms=1, tracked=tracked)
+    """Normalize with a fresh normalizer (tracking :data:`TRACKED_TXID`) and check the result's invariants."""
+    frame = Normalizer("mainnet").normalize(raw, received_ms=1, tracked=tracked, tracked_tx=TRACKED_TXID)
     check_frame(frame)
     return frame
 
@@ -111,7 +116,8 @@ def test_any_value_under_every_known_key(key: str, value: Any, tracked: list[str
 def test_sequences_of_garbage_frames(frames: list[dict[str, Any]]) -> None:
     normalizer = Normalizer("mainnet")
     for decoded in frames:
-        frame = normalizer.normalize(json.dumps(decoded).encode(), received_ms=1, tracked=ADDRESSES)
+        raw = json.dumps(decoded).encode()
+        frame = normalizer.normalize(raw, received_ms=1, tracked=ADDRESSES, tracked_tx=TRACKED_TXID)
         check_frame(frame)
         assert frame.keys == [key.encode("utf-8", "backslashreplace").decode() for key in decoded]
         assert all(any(error.startswith(f"{key}: ") for key in decoded) for error in frame.errors)
@@ -243,3 +249,111 @@ def test_perturbed_fixture_frames(frame: tuple[str, dict[str, Any]], seed: int, 
     result = run(json.dumps(perturbed), sorted(addresses_in(original)))
     if isinstance(perturbed, dict):
         assert all(any(error.startswith(f"{key}: ") for key in perturbed) for error in result.errors)
+
+
+TXIDS = [RECORDED_TXID, TRACKED_TXID, samples.TX_B, RECORDED_TXID.upper(), "ab" * 31, "zz" * 32]
+txid_like = st.sampled_from(TXIDS) | st.text(max_size=8)
+numbers = st.one_of(
+    st.integers(-3, 10**7), st.floats(), st.sampled_from([2**63, -(2**63), 0.5, -0.0, 1e308]), st.booleans()
+)
+block_indexes = st.integers(0, 7) | st.integers(0, 7) | numbers | nasty
+vsizes = st.floats(0, 4e6) | st.floats(0, 4e6) | numbers | nasty
+position_extras = {
+    "accelerated": st.booleans() | st.booleans() | nasty,
+    "acceleratedBy": st.lists(st.integers(0, 200), max_size=3),
+    "feeDelta": numbers,
+}
+positions = st.fixed_dictionaries({"block": block_indexes, "vsize": vsizes}, optional=position_extras) | (
+    st.fixed_dictionaries({}, optional={"block": block_indexes, "vsize": vsizes, **position_extras})
+)
+cpfps = st.fixed_dictionaries(
+    {},
+    optional={
+        "effectiveFeePerVsize": st.floats(0, 1e4) | numbers | nasty,
+        "descendants": json_values,
+        "ancestors": json_values,
+    },
+)
+good_txids = st.sampled_from(TXIDS[:4])
+good_positions = st.fixed_dictionaries(
+    {"block": st.integers(0, 7), "vsize": st.floats(0, 4e6)}, optional={"accelerated": st.booleans()}
+)
+good_cpfps = st.fixed_dictionaries({"effectiveFeePerVsize": st.floats(0.1, 1e4)}, optional={"descendants": json_values})
+mempool_infos = st.fixed_dictionaries(
+    {"position": good_positions}, optional={"cpfp": good_cpfps, "accelerated": st.booleans(), "utxoSpent": json_values}
+)
+tracked_infos = (
+    mempool_infos
+    | mempool_infos
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "position": positions | nasty,
+            "cpfp": cpfps | nasty,
+            "replacedBy": txid_like | nasty,
+            "confirmed": st.booleans() | nasty,
+            "accelerated": st.booleans() | nasty,
+            "utxoSpent": json_values,
+        },
+    )
+)
+tx_frames = st.fixed_dictionaries(
+    {},
+    optional={
+        "block": st.just(samples.block()) | nasty,
+        "txPosition": st.fixed_dictionaries(
+            {"txid": good_txids, "position": good_positions}, optional={"cpfp": good_cpfps}
+        )
+        | st.fixed_dictionaries({"txid": txid_like, "position": positions}, optional={"cpfp": cpfps})
+        | json_values,
+        "txConfirmed": txid_like | nasty,
+        "rbfTransaction": st.fixed_dictionaries({"txid": txid_like}) | nasty,
+        "txReplaced": st.fixed_dictionaries({"txid": txid_like}) | nasty,
+        "tracked-txs": st.dictionaries(good_txids, tracked_infos, max_size=4)
+        | st.dictionaries(txid_like, tracked_infos | nasty, max_size=5)
+        | nasty,
+        "track-txs-error": st.text(max_size=20) | nasty,
+        "utxoSpent": json_values,
+    },
+)
+
+
+def _named_txids(decoded: dict[str, Any], tracked_tx: str | None) -> set[str]:
+    """Every txid an event of this frame may be about (lower case)."""
+    candidates: list[object] = [tracked_tx, decoded.get("txConfirmed")]
+    position = decoded.get("txPosition")
+    if isinstance(position, dict):
+        candidates.append(position.get("txid"))
+    tracked = decoded.get("tracked-txs")
+    if isinstance(tracked, dict):
+        candidates.extend(tracked)
+    named = set()
+    for candidate in candidates:
+        try:
+            named.add(read_txid(candidate))
+        except ValueError:
+            continue
+    return named
+
+
+@PROPERTY_SETTINGS
+@given(frames=st.lists(tx_frames, min_size=1, max_size=4), tracked_tx=st.sampled_from([None, TRACKED_TXID, "nope"]))
+def test_transaction_frames_never_raise_and_every_event_is_consistent(
+    frames: list[dict[str, Any]], tracked_tx: str | None
+) -> None:
+    normalizer = Normalizer("mainnet")
+    for decoded in frames:
+        frame = normalizer.normalize(json.dumps(decoded), received_ms=1, tracked_tx=tracked_tx)
+        check_frame(frame)
+        if frame.errors and frame.errors[0].startswith("frame: "):
+            continue
+        assert all(any(error.startswith(f"{key}: ") for key in decoded) for error in frame.errors)
+        tx_events = [p.data for p in frame.publications if is_tx_topic(p.topic)]
+        assert len({data["txid"] for data in tx_events}) == len(tx_events)
+        assert {data["txid"] for data in tx_events} <= _named_txids(decoded, tracked_tx)
+        assert bool(tx_events) <= bool(set(TX_KEYS) & set(decoded))
+        block = frame.new_block
+        for data in tx_events:
+            if data["status"] == "confirmed":
+                assert data["block_height"] == (block.height if block else None)
+        assert frame.control.track_txs_error is not None or "track-txs-error" not in decoded

@@ -199,8 +199,8 @@ def run_payments(address: str, fees: dict[str, float]) -> list[tuple[int, str, s
     events: list[tuple[int, str, str]] = []
     for tick in range(1, 6):
         result = payments.on_tick(tick, ANCHOR + tick, fees, 900_000)
-        events += [(tick, "added", item.tx["txid"]) for item in result.added]
-        events += [(tick, "removed", item.tx["txid"]) for item in result.removed]
+        events += [(tick, "added", tx["txid"]) for tx, _ in result.entered]
+        events += [(tick, "removed", txid) for txid, _ in result.replacements]
     return events
 
 
@@ -216,36 +216,31 @@ def test_payments_are_seeded_by_address_and_sometimes_replaced() -> None:
     assert 0.5 * RBF_CHANCE * 200 < replaced < 1.5 * RBF_CHANCE * 200
 
 
-def test_a_replaced_payment_is_mined_only_after_its_replacement() -> None:
+def test_a_replaced_payment_waits_for_its_replacement_which_does_not() -> None:
     fees = {"fastestFee": 3.0, "economyFee": 0.2}
     index = next(i for i in range(200) if any(kind == "removed" for _, kind, _ in run_payments(address(i), fees)))
     payments = Payments(5, "mainnet")
     payments.on_tracked(address(index), 0)
-    tick, original = 0, None
-    while original is None:
+    tick, entered = 0, list[tuple[dict[str, Any], bool]]()
+    while not entered:
         tick += 1
-        original = next(iter(payments.on_tick(tick, ANCHOR, fees, 900_000).added), None)
-    assert payments.on_block(900_001, "00" * 32, 1) == []
+        entered = payments.on_tick(tick, ANCHOR, fees, 900_000).entered
+    [(original, held)] = entered
+    assert held and original["fee"] / (original["weight"] / 4) < 0.25
     result = payments.on_tick(tick + 1, ANCHOR, fees, 900_000)
-    assert [item.tx["txid"] for item in result.removed] == [original.tx["txid"]]
-    [replacement] = result.added
-    assert replacement.tx["fee"] > original.tx["fee"] and address(index) in replacement.addresses
-    [mined] = payments.on_block(900_001, "ab" * 32, 1_770_000_000)
-    assert mined.tx["txid"] == replacement.tx["txid"]
-    assert mined.tx["status"] == {
-        "confirmed": True,
-        "block_height": 900_001,
-        "block_hash": "ab" * 32,
-        "block_time": 1_770_000_000,
-    }
+    [(replaced, replacement)] = result.replacements
+    assert replaced == original["txid"] and result.entered == []
+    assert replacement["fee"] > original["fee"] and replacement["vin"] == original["vin"]
+    assert replacement["vout"][0] == original["vout"][0]
+    assert payments.on_tick(tick + 2, ANCHOR, fees, 900_000).replacements == []
 
 
 def test_payment_transactions_have_the_fixture_fields() -> None:
     recorded = fixture_frame("composed/address-transactions.json")["address-transactions"][0]
     payments = Payments(5, "mainnet")
     payments.queue(PAID, 12_345, tick=1, rate=2.0, now=ANCHOR, locktime=900_000)
-    [item] = payments.on_tick(1, ANCHOR, {"fastestFee": 2.0, "economyFee": 0.2}, 900_000).added
-    tx = item.tx
+    [(tx, held)] = payments.on_tick(1, ANCHOR, {"fastestFee": 2.0, "economyFee": 0.2}, 900_000).entered
+    assert not held
     assert list(tx) == list(recorded)
     assert list(tx["vin"][0]) == list(recorded["vin"][0])
     assert list(tx["vin"][0]["prevout"]) == list(recorded["vin"][0]["prevout"])

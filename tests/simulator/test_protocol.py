@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from simulator import jsjson
-from simulator.events import AddressTx, ChartPoint, Conversions, MempoolChange, NewBlock
+from simulator.events import AddressTx, ChartPoint, Conversions, MempoolChange, NewBlock, TxView
 from simulator.protocol import (
     MSG_RATE_LIMIT,
     MSG_RATE_WINDOW_S,
@@ -32,6 +32,9 @@ INIT = '{"backend": "esplora", "blocks": [1,2]}'
 
 
 class FakeSnapshots:
+    def __init__(self, followed: dict[str, TxView] | None = None) -> None:
+        self.followed_txs = followed or {}
+
     def value(self, key: str) -> str | None:
         return VALUES.get(key)
 
@@ -41,9 +44,12 @@ class FakeSnapshots:
     def canonical(self, address: str) -> str | None:
         return address if address.startswith(("bc1", "1", "3")) else None
 
+    def followed(self, txid: str) -> TxView | None:
+        return self.followed_txs.get(txid)
 
-def state(limit: int = 3) -> ConnectionState:
-    return ConnectionState(FakeSnapshots(), limit)
+
+def state(limit: int = 3, followed: dict[str, TxView] | None = None) -> ConnectionState:
+    return ConnectionState(FakeSnapshots(followed), limit)
 
 
 def send(conn: ConnectionState, message: dict[str, Any] | str, now: float = 0.0) -> list[str]:

@@ -21,7 +21,7 @@ def replaced_address(seed: int) -> str:
         address = segwit_encode("bc", 0, hashlib.sha256(f"rbf{index}".encode()).digest()[:20])
         payments = Payments(seed, "mainnet")
         payments.on_tracked(address, 0)
-        if any(payments.on_tick(tick, 0.0, fees, 1).removed for tick in range(1, 6)):
+        if any(payments.on_tick(tick, 0.0, fees, 1).replacements for tick in range(1, 6)):
             return address
     raise AssertionError("no replaced payment among 500 addresses")
 
