@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingestor.core.work import gap_of
+from ingestor.core.work import Work, gap_of
 from shared.events import Publication
+
+MAX_SET_ASIDE_BLOCKS = 64
 
 
 @dataclass(slots=True)
@@ -53,3 +55,24 @@ class GapLedger:
         """The spans to announce, per topic; the ledger starts over."""
         spans, self._spans = self._spans, {}
         return spans
+
+
+def set_aside(aside: Work | None, work: Work) -> Work:
+    """Blocks and chart backfills of dropped work are not dropped: they join ``aside``, the work that goes
+    to the head of the next batch (at most the newest ``MAX_SET_ASIDE_BLOCKS`` blocks; older heights will
+    be missing there and fetched over REST like any other gap)."""
+    if aside is None:
+        aside = Work(work.received_ms)
+    aside.received_ms = min(aside.received_ms, work.received_ms)
+    known = {(block.height, block.hash) for block in aside.blocks}
+    aside.blocks += [block for block in work.blocks if (block.height, block.hash) not in known]
+    aside.blocks = sorted(aside.blocks, key=lambda block: block.height)[-MAX_SET_ASIDE_BLOCKS:]
+    aside.outage_from_ms = _earliest(aside.outage_from_ms, work.outage_from_ms)
+    if work.chart_backfill:
+        aside.chart_missed_from_ms = _earliest(aside.chart_missed_from_ms, work.chart_missed_from_ms)
+        aside.chart_backfill = True
+    return aside
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)

@@ -31,34 +31,30 @@ from collections import deque
 from collections.abc import Collection, Iterable
 
 from ingestor.core.addresses import AddressWatch
-from ingestor.core.blocks import BlockPlan, BlockTracker
 from ingestor.core.flow import Flow
-from ingestor.core.gaps import GapLedger
+from ingestor.core.gaps import GapLedger, set_aside
+from ingestor.core.resolve import Resolver
 from ingestor.core.work import (
     Batch,
     Dropped,
     DropReason,
     Fetch,
-    FetchBlocks,
-    FetchChart,
     GapMark,
     Note,
     Paused,
     Reason,
     Resumed,
     Work,
+    add_gap,
     gap_publication,
 )
 from ingestor.normalize import NormalizedFrame
-from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, address_topic
+from shared.events import TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, address_topic
 from shared.models import Block, GapInfo
 
 MAX_BATCH = 256
-MAX_SALVAGED_BLOCKS = 64
 SNAPSHOT_TOPICS = (TOPIC_STATS, TOPIC_MEMPOOL_BLOCKS)
 """Topics whose missed updates only a gap notice can announce (the upstream replays nothing)."""
-BLOCKS_LOST_IN_OUTAGE = "blocks mined during an upstream outage could not be recovered"
-BLOCKS_LOST_UNLED = "blocks mined while no ingestor was publishing could not be recovered"
 
 
 class PublishCore:
@@ -73,16 +69,13 @@ class PublishCore:
         self._flow = Flow(capacity, pause_max_ms)
         self._ledger = GapLedger()
         self._addresses = AddressWatch()
-        self._tracker = BlockTracker()
+        self._resolver = Resolver(network)
         self._salvage: Work | None = None
         self._missed: dict[str, tuple[int, str]] = {}
         self._main_down_since: int | None = None
         self._main_outage_from: int | None = None
         self._chart_missed_from: int | None = None
-        self._chart_added: int | None = None
-        self._last_block_ms: int | None = None
         self._waiting: Work | None = None
-        self._fetches: list[Fetch] = []
         self._in_flight: Batch | None = None
         self._notes: list[Note] = []
         self._dropped: dict[str, list[int]] = {}
@@ -99,9 +92,7 @@ class PublishCore:
     ) -> None:
         """This replica leads: what was published before it (``previous_activity_ms``: when the newest
         published event was received; None when nothing was ever published)."""
-        self._tracker = BlockTracker(recent_blocks)
-        self._last_block_ms = last_block_ms
-        self._chart_added = chart_added_unix_s
+        self._resolver.restore(recent_blocks, last_block_ms, chart_added_unix_s)
         if previous_activity_ms is not None:
             for topic in SNAPSHOT_TOPICS:
                 self._missed[topic] = (previous_activity_ms, Reason.TAKEOVER)
@@ -117,7 +108,7 @@ class PublishCore:
         for topic in dict.fromkeys(publication.topic for publication in frame.publications):
             missed = self._missed.pop(topic, None)
             if missed is not None:
-                self._add_gap(work, topic, missed[0], received_ms, missed[1])
+                add_gap(self.network, work, topic, missed[0], received_ms, missed[1])
         work.publications += frame.publications
         if blocks:
             work.outage_from_ms, self._main_outage_from = self._main_outage_from, None
@@ -154,7 +145,7 @@ class PublishCore:
         if gaps:
             work = Work(now_ms)
             for gap in gaps:
-                self._add_gap(work, address_topic(gap.address), gap.from_ms, gap.to_ms, gap.reason)
+                add_gap(self.network, work, address_topic(gap.address), gap.from_ms, gap.to_ms, gap.reason)
             self._enqueue(work, now_ms)
 
     def tracking_cleared(self, socket: str, now_ms: int) -> None:
@@ -193,7 +184,7 @@ class PublishCore:
         self._queue.clear()
         self._waiting = self._salvage = self._in_flight = None
         self._ledger.take()
-        self._fetches.clear()
+        self._resolver.fetches.clear()
         paused_ms = self._flow.drained(0, now_ms)
         if paused_ms is not None:
             self._notes.append(Resumed(now_ms, paused_ms, shedding=False))
@@ -237,7 +228,7 @@ class PublishCore:
 
     def take_fetches(self) -> list[Fetch]:
         """REST fetches to make now; answer each with :meth:`blocks_fetched` or :meth:`chart_fetched`."""
-        fetches, self._fetches = self._fetches, []
+        fetches, self._resolver.fetches = self._resolver.fetches, []
         return fetches
 
     def take_notes(self) -> list[Note]:
@@ -267,7 +258,7 @@ class PublishCore:
                     break
                 work = self._queue.popleft()
             self._waiting = None
-            if not self._resolve(work):
+            if not self._resolver.resolve(work):
                 self._waiting = work
                 break
             publications += work.publications
@@ -282,11 +273,6 @@ class PublishCore:
         return self._in_flight
 
     # -- rules ----------------------------------------------------------------------------------------
-
-    def _add_gap(self, work: Work, topic: str, from_ms: int, to_ms: int, reason: str) -> None:
-        info = GapInfo(reason=Reason.SENTENCES[reason], from_ts_ms=from_ms, to_ts_ms=to_ms)
-        work.publications.append(gap_publication(self.network, topic, info, work.received_ms))
-        work.marks.append(GapMark(topic, reason))
 
     def _enqueue(self, work: Work, now_ms: int) -> None:
         self._queue.append(work)
@@ -304,88 +290,10 @@ class PublishCore:
         counts[0] += events
         counts[1] += 1
         if work.blocks or work.chart_backfill:
-            self._keep_aside(work)
-
-    def _keep_aside(self, work: Work) -> None:
-        """Blocks and chart backfills of dropped work are not dropped: they wait for the next batch."""
-        aside = self._salvage
-        if aside is None:
-            aside = self._salvage = Work(work.received_ms)
-        aside.received_ms = min(aside.received_ms, work.received_ms)
-        known = {(block.height, block.hash) for block in aside.blocks}
-        aside.blocks += [block for block in work.blocks if (block.height, block.hash) not in known]
-        aside.blocks = sorted(aside.blocks, key=lambda block: block.height)[-MAX_SALVAGED_BLOCKS:]
-        aside.outage_from_ms = _earliest(aside.outage_from_ms, work.outage_from_ms)
-        if work.chart_backfill:
-            aside.chart_missed_from_ms = _earliest(aside.chart_missed_from_ms, work.chart_missed_from_ms)
-            aside.chart_backfill = True
+            self._salvage = set_aside(self._salvage, work)
 
     def _announce_drops(self, publications: list[Publication], marks: list[GapMark], now_ms: int) -> None:
         for topic, span in self._ledger.take().items():
             info = GapInfo(reason=Reason.SENTENCES[Reason.OVERFLOW], from_ts_ms=span.from_ms, to_ts_ms=span.to_ms)
             publications.append(gap_publication(self.network, topic, info, now_ms))
             marks.append(GapMark(topic, Reason.OVERFLOW))
-
-    def _resolve(self, work: Work) -> bool:
-        """Turn ``work`` into its final publications; False when it must wait for a fetch first."""
-        if work.blocks:
-            plan = self._tracker.plan(work.blocks)
-            if plan.missing is not None and work.fetched_blocks is None:
-                self._fetches.append(FetchBlocks(*plan.missing))
-                return False
-            work.publications[:0] = self._blocks(work, plan)
-            work.blocks = []
-        if work.chart_backfill:
-            if self._chart_added is not None and work.fetched_chart is None and not work.chart_failed:
-                self._fetches.append(FetchChart(work.received_ms))
-                return False
-            work.publications[:0] = self._chart(work)
-            work.chart_backfill = False
-        for publication in work.publications:
-            if publication.topic == TOPIC_LIVE_2H and "added_unix_s" in publication.data:
-                self._chart_added = max(self._chart_added or 0, int(publication.data["added_unix_s"]))
-        return True
-
-    def _blocks(self, work: Work, plan: BlockPlan) -> list[Publication]:
-        blocks = plan.publish
-        publications: list[Publication] = []
-        if plan.missing is not None:
-            recovered = work.fetched_blocks or []
-            first, last = plan.missing
-            merged = {block.height: block for block in [*recovered, *blocks]}
-            blocks = sorted(merged.values(), key=lambda block: block.height)
-            have = {block.height for block in recovered}
-            lost = [height for height in range(first, last + 1) if height not in have]
-            if lost:
-                info = GapInfo(
-                    reason=BLOCKS_LOST_IN_OUTAGE if work.outage_from_ms else BLOCKS_LOST_UNLED,
-                    from_ts_ms=work.outage_from_ms or self._last_block_ms or work.received_ms,
-                    to_ts_ms=work.received_ms,
-                    missing_from_height=lost[0],
-                    missing_to_height=lost[-1],
-                )
-                publications.append(gap_publication(self.network, TOPIC_BLOCKS, info, work.received_ms))
-                work.marks.append(GapMark(TOPIC_BLOCKS, Reason.BACKFILL_FAILED))
-        self._tracker.published(blocks)
-        if blocks:
-            self._last_block_ms = work.received_ms
-        for block in blocks:
-            publications.append(
-                Publication(self.network, TOPIC_BLOCKS, block.model_dump(mode="json"), work.received_ms)
-            )
-        return publications
-
-    def _chart(self, work: Work) -> list[Publication]:
-        if work.fetched_chart is not None:
-            after = self._chart_added or 0
-            return [point for point in work.fetched_chart if int(point.data.get("added_unix_s", 0)) > after]
-        if work.chart_failed and work.chart_missed_from_ms is not None:
-            gap = Work(work.received_ms)
-            self._add_gap(gap, TOPIC_LIVE_2H, work.chart_missed_from_ms, work.received_ms, Reason.BACKFILL_FAILED)
-            work.marks += gap.marks
-            return gap.publications
-        return []
-
-
-def _earliest(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)

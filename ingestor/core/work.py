@@ -40,6 +40,13 @@ def gap_publication(network: str, topic: str, info: GapInfo, ts_ms: int) -> Publ
     return Publication(network, topic, GapNotice(gap=info).model_dump(mode="json"), ts_ms)
 
 
+def add_gap(network: str, work: Work, topic: str, from_ms: int, to_ms: int, reason: str) -> None:
+    """Append a gap notice for ``topic`` over ``from_ms..to_ms`` (``reason``: a :class:`Reason` code) to ``work``."""
+    info = GapInfo(reason=Reason.SENTENCES[reason], from_ts_ms=from_ms, to_ts_ms=to_ms)
+    work.publications.append(gap_publication(network, topic, info, work.received_ms))
+    work.marks.append(GapMark(topic, reason))
+
+
 def gap_of(publication: Publication) -> GapInfo | None:
     """The gap a publication announces, if it is a gap notice."""
     gap = publication.data.get("gap")
