@@ -1,4 +1,9 @@
-"""The ingestor's loops over shared state: leadership renewal, address leases, and the status record."""
+"""The ingestor's loops over shared state: leadership renewal, address leases, and the status record.
+
+Every bus error is transient here: each loop retries with the project's back-off (:mod:`shared.retry`),
+reports the failure to :class:`~ingestor.bus_health.BusHealth` while it lasts, and carries on when the
+bus answers again. Only a lost leader lease ends a loop (:class:`LostLeadership`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
+from ingestor.bus_health import BusHealth
 from ingestor.metrics import IngestorMetrics
 from ingestor.pipeline import IngestPipeline
-from ingestor.upstream.pool import UpstreamPool
+from ingestor.upstream.pool import MAIN_SOCKET, PoolSink, UpstreamPool
 from shared.bitcoin.addresses import validate_address
 from shared.bus import Coordinator
-from shared.errors import BusUnavailable, InvalidAddress
+from shared.errors import BusError, InvalidAddress
 from shared.models import IngestorStatus
+from shared.retry import Retrying, retrying
 from shared.settings import IngestorSettings, Network
 
 log = logging.getLogger(__name__)
@@ -23,19 +31,41 @@ class LostLeadership(Exception):
     """Another replica holds the leader lease now (or ours could not be renewed in time)."""
 
 
-async def keep_leadership(coordinator: Coordinator, settings: IngestorSettings, holder: str) -> None:
-    """Renew the leader lease until it is lost; then raise :class:`LostLeadership`."""
+def bus_retry(
+    what: str, operation: str, settings: IngestorSettings, health: BusHealth, stop: asyncio.Event | None = None
+) -> Retrying:
+    """Retry ``what`` on any bus error, fast at first and at most every leader renewal interval; each
+    failure is reported to ``health`` as one of ``operation`` (until it succeeds)."""
+    return retrying(
+        what,
+        on=BusError,
+        first_s=0.05,
+        max_s=min(settings.redis_retry_max_s, settings.leader_renew_s),
+        stop=stop,
+        on_retry=lambda error: health.failed(operation, error),
+        logger=log,
+    )
+
+
+async def keep_leadership(coordinator: Coordinator, settings: IngestorSettings, holder: str, health: BusHealth) -> None:
+    """Renew the leader lease until it is lost; then raise :class:`LostLeadership`.
+
+    A renewal that fails is retried until the lease would have expired (``leader_ttl_s`` after the last
+    renewal); an out-of-memory or read-only Redis that recovers within that time costs nothing.
+    """
     last_renewal = time.monotonic()
     while True:
         await asyncio.sleep(settings.leader_renew_s)
-        try:
-            if not await coordinator.hold_leadership(settings.network, holder, settings.leader_ttl_s):
-                raise LostLeadership("another replica took the leader lease")
-            last_renewal = time.monotonic()
-        except BusUnavailable as exc:
-            if time.monotonic() - last_renewal >= settings.leader_ttl_s:
-                raise LostLeadership(f"could not renew the leader lease for {settings.leader_ttl_s} s") from exc
-            log.warning("leader lease renewal failed, retrying: %s", exc)
+        held = False
+        async for attempt in bus_retry("renew the leader lease", "leadership", settings, health):
+            with attempt:
+                if time.monotonic() - last_renewal >= settings.leader_ttl_s:
+                    raise LostLeadership(f"could not renew the leader lease for {settings.leader_ttl_s} s")
+                held = await coordinator.hold_leadership(settings.network, holder, settings.leader_ttl_s)
+        health.succeeded("leadership")
+        if not held:
+            raise LostLeadership("another replica took the leader lease")
+        last_renewal = time.monotonic()
 
 
 def valid_addresses(addresses: set[str], network: Network) -> set[str]:
@@ -55,21 +85,22 @@ async def follow_leases(
     pool: UpstreamPool,
     metrics: IngestorMetrics,
     changed: asyncio.Event,
+    health: BusHealth,
 ) -> None:
     """Track the union of live address leases upstream, re-reading them every poll interval."""
     while True:
-        try:
-            leased = await coordinator.leased_addresses(settings.network)
-        except BusUnavailable as exc:
-            log.warning("cannot read address leases: %s", exc)
-        else:
-            before = (set(pool.tracked), list(pool.rejected))
-            pool.set_addresses(valid_addresses(leased, settings.network))
-            if (set(pool.tracked), pool.rejected) != before:
-                changed.set()
-            metrics.tracked_addresses.set(len(pool.tracked))
-            metrics.rejected_addresses.set(len(pool.rejected))
-            metrics.address_capacity.set(pool.capacity)
+        leased: set[str] = set()
+        async for attempt in bus_retry("read the address leases", "leases", settings, health):
+            with attempt:
+                leased = await coordinator.leased_addresses(settings.network)
+        health.succeeded("leases")
+        before = (set(pool.tracked), list(pool.rejected))
+        pool.set_addresses(valid_addresses(leased, settings.network))
+        if (set(pool.tracked), pool.rejected) != before:
+            changed.set()
+        metrics.tracked_addresses.set(len(pool.tracked))
+        metrics.rejected_addresses.set(len(pool.rejected))
+        metrics.address_capacity.set(pool.capacity)
         metrics.upstream_sockets.set(pool.open_sockets)
         await asyncio.sleep(settings.lease_poll_interval_s)
 
@@ -98,15 +129,43 @@ async def write_status(
     pool: UpstreamPool,
     pipeline: IngestPipeline,
     changed: asyncio.Event,
+    health: BusHealth,
 ) -> None:
-    """Publish the status record every interval and on changes (it expires if this replica dies)."""
+    """Write the status record at once, then every interval and on every change (it expires if we die).
+
+    ``changed`` is set by whatever the record depends on: the main upstream socket going up or down,
+    the tracked addresses, and Redis answering again after a failure or a reconnect (an empty Redis
+    restarted has no record until it is written).
+    """
     while True:
-        try:
-            await coordinator.write_status(
-                current_status(settings, holder, pool, pipeline), ttl_s=settings.status_interval_s * 3
-            )
-        except BusUnavailable as exc:
-            log.warning("cannot write the ingestor status: %s", exc)
         changed.clear()
+        async for attempt in bus_retry("write the ingestor status", "status", settings, health):
+            with attempt:
+                status = current_status(settings, holder, pool, pipeline)
+                await coordinator.write_status(status, ttl_s=settings.status_interval_s * 3)
+        health.succeeded("status")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), settings.status_interval_s)
+            async with asyncio.timeout(settings.status_interval_s):  # wait_for (3.11) can swallow a cancel
+                await changed.wait()
+
+
+class StatusOnMainSocket:
+    """An upstream pool sink that passes everything on and wakes the status writer when the main socket
+    connects or drops, so gateways learn it at once rather than on the next periodic write."""
+
+    def __init__(self, sink: PoolSink, changed: asyncio.Event) -> None:
+        self._sink = sink
+        self._changed = changed
+
+    async def on_frame(self, raw: str | bytes, received_ms: int, tracked: Sequence[str]) -> str | None:
+        return await self._sink.on_frame(raw, received_ms, tracked)
+
+    async def on_socket_up(self, name: str, addresses: Sequence[str], reconnect: bool) -> None:
+        await self._sink.on_socket_up(name, addresses, reconnect)
+        if name == MAIN_SOCKET:
+            self._changed.set()
+
+    async def on_socket_down(self, name: str, addresses: Sequence[str], reason: str) -> None:
+        await self._sink.on_socket_down(name, addresses, reason)
+        if name == MAIN_SOCKET:
+            self._changed.set()

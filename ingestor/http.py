@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ingestor.service import IngestorService
-from shared.errors import BusError
+from shared.errors import BusError, BusUnavailable
 from shared.metrics import metrics_endpoint
 
 
@@ -20,14 +20,26 @@ def create_app(service: IngestorService) -> Starlette:
     started = time.time()
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "role": service.role, "uptime_s": round(time.time() - started, 1)})
+        """Alive (always 200: no bus state is a reason to restart), with the bus reasons now."""
+        return JSONResponse(
+            {
+                "status": "ok",
+                "role": service.role,
+                "uptime_s": round(time.time() - started, 1),
+                "reasons": service.bus.reasons,
+                "bus_warnings": service.bus_warnings,
+            }
+        )
 
     async def readyz(request: Request) -> JSONResponse:
+        timeout_s = service.settings.readiness_bus_timeout_s
         try:
-            await asyncio.wait_for(service.backend.ping(), service.settings.readiness_bus_timeout_s)
-            service.bus_ok = True
-        except (BusError, TimeoutError):
-            service.bus_ok = False
+            await asyncio.wait_for(service.backend.ping(), timeout_s)
+            service.bus.succeeded("ping")
+        except BusError as exc:
+            service.bus.failed("ping", exc)
+        except TimeoutError:
+            service.bus.failed("ping", BusUnavailable(f"ping: Redis did not answer within {timeout_s} s"))
         facts = service.health()
         return JSONResponse(facts, status_code=200 if facts["ready"] else 503)
 

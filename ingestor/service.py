@@ -4,6 +4,10 @@ Exactly one replica per network leads: it holds the leader lease, keeps the upst
 publishes (fenced, so a replica that lost its lease cannot publish). The others poll for the lease
 and take over when it expires. :meth:`IngestorService.stop` ends everything gracefully: sockets
 close, queued events are flushed within the grace period, and the lease is released at once.
+
+No bus error ends the daemon: unreachable, out of memory, read-only or any other Redis error is
+retried with back-off (:mod:`shared.retry`) and reported in the probes and metrics while it lasts
+(:class:`~ingestor.bus_health.BusHealth`). A leader steps down only when its lease is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any, Literal
 
-from ingestor.coordination import LostLeadership, follow_leases, keep_leadership, write_status
+from ingestor.bus_health import BusHealth
+from ingestor.coordination import (
+    LostLeadership,
+    StatusOnMainSocket,
+    bus_retry,
+    follow_leases,
+    keep_leadership,
+    write_status,
+)
 from ingestor.metrics import IngestorMetrics
 from ingestor.pipeline import IngestPipeline
 from ingestor.publisher import Publisher
@@ -27,11 +39,15 @@ from ingestor.upstream.connection import ConnectionLimits
 from ingestor.upstream.pool import UpstreamPool
 from shared.bus import Backend, Retention, create_backend
 from shared.errors import BusError, BusUnavailable, UpstreamRejected
+from shared.retry import retrying
 from shared.settings import IngestorSettings
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 Role = Literal["starting", "standby", "leader", "stopped"]
+
+WARNINGS_POLL_S = 1.0
 
 
 def default_holder() -> str:
@@ -65,11 +81,25 @@ class IngestorService:
         self.holder = holder or default_holder()
         self.metrics = metrics or IngestorMetrics()
         self.role: Role = "starting"
-        self.bus_ok = False
+        self.bus = BusHealth(self.metrics.registry, up=self.metrics.bus_up)
+        self.bus.failed("connect", BusUnavailable("not connected yet"), count=False)
+        self.bus_warnings: list[str] = []
         self.pool: UpstreamPool | None = None
         self.pipeline: IngestPipeline | None = None
         self.publisher: Publisher | None = None
         self._stop = asyncio.Event()
+        self._status_changed: asyncio.Event | None = None
+        self.bus.on_recovered(self._status_now)
+        self.backend.on_reconnect(self._status_now)
+
+    @property
+    def bus_ok(self) -> bool:
+        """Whether the event bus answers now (``self.bus`` has the details)."""
+        return self.bus.reachable
+
+    def _status_now(self) -> None:
+        if self._status_changed is not None:
+            self._status_changed.set()
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish gracefully."""
@@ -77,8 +107,10 @@ class IngestorService:
 
     async def run(self) -> None:
         """Serve until :meth:`stop`; raise :class:`UpstreamRejected` if the upstream refuses us for good."""
+        watching: asyncio.Task[None] | None = None
         try:
             await self._connect_bus()
+            watching = asyncio.create_task(self._watch_warnings(), name="bus-warnings")
             while not self._stop.is_set():
                 if await self._try_lead():
                     await self._lead()
@@ -88,6 +120,8 @@ class IngestorService:
         finally:
             self.role = "stopped"
             self.metrics.leader.set(0)
+            if watching is not None:
+                await cancel_and_wait(watching)
             if self._owns_backend:
                 await self.backend.close()
 
@@ -96,28 +130,45 @@ class IngestorService:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _connect_bus(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
+        async for attempt in retrying(
+            "connect to the event bus",
+            on=BusError,
+            first_s=0.2,
+            max_s=self.settings.redis_retry_max_s,
+            stop=self._stop,
+            on_retry=lambda error: self.bus.failed("connect", error),
+            logger=log,
+        ):
+            with attempt:
                 await self.backend.connect()
-                self.bus_ok = True
-                self.metrics.bus_up.set(1)
-                return
-            except BusUnavailable as exc:
-                self.metrics.bus_up.set(0)
-                log.warning("event bus unreachable, retrying in %.1f s: %s", delay, exc)
-                await self._pause(delay)
-                delay = min(delay * 2, self.settings.redis_retry_max_s)
+        if not self._stop.is_set():
+            self.bus.succeeded("connect")
 
     async def _try_lead(self) -> bool:
-        try:
-            held = await self.backend.hold_leadership(self.settings.network, self.holder, self.settings.leader_ttl_s)
-            self.bus_ok = True
-            return held
-        except BusUnavailable as exc:
-            self.bus_ok = False
-            log.warning("cannot reach the bus to take leadership: %s", exc)
+        held = False
+        async for attempt in retrying(
+            "take the leadership",
+            on=BusError,
+            first_s=0.1,
+            max_s=min(self.settings.redis_retry_max_s, self.settings.leader_renew_s),
+            stop=self._stop,
+            on_retry=lambda error: self.bus.failed("leadership", error),
+            logger=log,
+        ):
+            with attempt:
+                held = await self.backend.hold_leadership(
+                    self.settings.network, self.holder, self.settings.leader_ttl_s
+                )
+        if self._stop.is_set():
             return False
+        self.bus.succeeded("leadership")
+        return held
+
+    async def _watch_warnings(self) -> None:
+        while True:
+            self.bus_warnings = await self.backend.warnings()
+            self.bus.warnings.set(len(self.bus_warnings))
+            await asyncio.sleep(WARNINGS_POLL_S)
 
     async def _lead(self) -> None:
         settings = self.settings
@@ -135,21 +186,30 @@ class IngestorService:
             pause_max_s=settings.publish_pause_max_s,
         )
         pipeline = IngestPipeline(settings.network, publisher, self.metrics)
+        changed = asyncio.Event()
         pool = UpstreamPool(
             settings.upstream_url,
             ConnectionLimits.from_settings(settings),
-            pipeline,
+            StatusOnMainSocket(pipeline, changed),
             address_limit=settings.address_limit_per_socket,
             max_address_sockets=settings.max_address_sockets,
             metrics=self.metrics,
         )
         self.pool, self.pipeline, self.publisher = pool, pipeline, publisher
+        self._status_changed = changed
         try:
-            await publisher.restore()
-            await self._run_leader_tasks(pool, pipeline, publisher)
-        except (BusUnavailable, BusError) as exc:
-            log.warning("stepping down: %s", exc)
+            async for attempt in bus_retry("restore the published state", "restore", settings, self.bus, self._stop):
+                with attempt:
+                    await publisher.restore()
+            if self._stop.is_set():
+                return
+            self.bus.succeeded("restore")
+            reason = await self._run_leader_tasks(pool, pipeline, publisher, changed)
+            if reason:
+                log.warning("stepping down: %s", reason)
         finally:
+            self._status_changed = None
+            self.bus.succeeded("restore", "leadership", "leases", "status")
             self.metrics.leader.set(0)
             self.metrics.upstream_connected.set(0)
             self.role = "standby"
@@ -158,13 +218,16 @@ class IngestorService:
             with contextlib.suppress(BusError):
                 await self.backend.release_leadership(settings.network, self.holder)
 
-    async def _run_leader_tasks(self, pool: UpstreamPool, pipeline: IngestPipeline, publisher: Publisher) -> None:
-        settings, changed = self.settings, asyncio.Event()
+    async def _run_leader_tasks(
+        self, pool: UpstreamPool, pipeline: IngestPipeline, publisher: Publisher, changed: asyncio.Event
+    ) -> str | None:
+        """Run the leader's tasks until one ends or :meth:`stop`; why leadership ended (None: a stop)."""
+        settings, bus = self.settings, self.bus
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "upstream": pool.run(),
-            "leases": follow_leases(self.backend, settings, pool, self.metrics, changed),
-            "leadership": keep_leadership(self.backend, settings, self.holder),
-            "status": write_status(self.backend, settings, self.holder, pool, pipeline, changed),
+            "leases": follow_leases(self.backend, settings, pool, self.metrics, changed, bus),
+            "leadership": keep_leadership(self.backend, settings, self.holder, bus),
+            "status": write_status(self.backend, settings, self.holder, pool, pipeline, changed, bus),
         }
         tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
         publishing = asyncio.create_task(publisher.run(), name="publisher")
@@ -172,22 +235,28 @@ class IngestorService:
         try:
             done, _ = await asyncio.wait([*tasks, publishing, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await _cancel(*tasks)
+            await cancel_and_wait(*tasks)
             if not publishing.done():
                 await publisher.drain(settings.shutdown_timeout_s)
-            await _cancel(publishing, stopping)
-        for task in done:
-            if task is not stopping and not task.cancelled() and task.exception() is not None:
-                self._raise_fatal(task)
+            await cancel_and_wait(publishing, stopping)
+        reasons = [self._ended(task) for task in done if task is not stopping]
+        return None if stopping in done else next(iter(reasons), None)
 
-    def _raise_fatal(self, task: asyncio.Task[Any]) -> None:
+    def _ended(self, task: asyncio.Task[Any]) -> str:
+        """Why a leader task ended; raise what must end the daemon (the upstream refused us for good)."""
+        if task.cancelled():
+            return f"{task.get_name()} was cancelled"
         exc = task.exception()
+        if exc is None:
+            return f"{task.get_name()} ended"
         if isinstance(exc, UpstreamRejected):
             raise exc
+        if isinstance(exc, BusError):
+            self.bus.count(exc)
         if isinstance(exc, LostLeadership | BusError):
-            log.warning("%s: %s", task.get_name(), exc)
-            return
+            return f"{task.get_name()}: {exc}"
         log.error("%s failed: %r", task.get_name(), exc, exc_info=exc)
+        return f"{task.get_name()} failed: {exc!r}"
 
     def health(self) -> dict[str, Any]:
         """Liveness and readiness facts for the HTTP probes."""
@@ -195,9 +264,7 @@ class IngestorService:
         last_frame_ms = pipeline.last_frame_ms if pipeline and self.role == "leader" else None
         age_s = time.time() - last_frame_ms / 1000 if last_frame_ms else None
         connected = bool(pipeline and pipeline.main_connected and self.role == "leader")
-        reasons = []
-        if not self.bus_ok:
-            reasons.append("event bus unreachable")
+        reasons = self.bus.reasons
         if self.role == "leader":
             if not connected:
                 reasons.append("upstream disconnected")
@@ -214,10 +281,5 @@ class IngestorService:
             "last_frame_age_s": round(age_s, 3) if age_s is not None else None,
             "sockets": self.pool.open_sockets if self.pool and self.role == "leader" else 0,
             "reasons": reasons,
+            "bus_warnings": self.bus_warnings,
         }
-
-
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

@@ -23,6 +23,7 @@ from shared.bus import Backend, Hub, Resync, create_backend
 from shared.channels import Names
 from shared.errors import BusError, BusUnavailable
 from shared.models import IngestorStatus
+from shared.retry import retrying
 from shared.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,14 @@ class Gateway:
             self._connector = asyncio.create_task(self._connect_later(), name="bus-connector")
 
     async def _connect_later(self) -> None:
-        delay = 0.2
-        while not self.bus_connected:
-            await asyncio.sleep(delay)
-            try:
+        await asyncio.sleep(0.2)
+        async for attempt in retrying(
+            "connect to the event bus", on=BusError, first_s=0.2, max_s=self.settings.redis_retry_max_s, logger=log
+        ):
+            with attempt:
                 await self.backend.connect()
-                self.bus_connected = True
-                log.info("event bus reachable again")
-            except BusUnavailable:
-                delay = min(delay * 2, self.settings.redis_retry_max_s)
+        self.bus_connected = True
+        log.info("event bus reachable again")
 
     def begin_shutdown(self) -> None:
         """Make every waiting stream call return now with what it has."""

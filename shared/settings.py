@@ -102,6 +102,12 @@ class BusSettings(_Base):
     redis_retry_max_s: float = Field(
         default=10.0, gt=0, description="Longest wait between Redis reconnect attempts, seconds."
     )
+    redis_policy_check_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often Redis's maxmemory-policy is read (besides at connect), seconds; an evicting"
+        " policy (allkeys-*, volatile-*) is logged as a warning, since it may drop this service's keys.",
+    )
     status_log_interval_s: float = Field(
         default=60.0,
         ge=0,

@@ -6,15 +6,22 @@ PUBLISH = """
 -- KEYS[1] seq counter, KEYS[2] leader lock, KEYS[3] epoch,
 -- then per event: KEYS[2+2i] history stream, KEYS[3+2i] latest
 -- ARGV[1] fence holder ('' = no fence), ARGV[2] event count, ARGV[3] epoch candidate,
+-- ARGV[4] leader lock ttl ms with which the fence holder takes an ABSENT lock (0 = never take it),
 -- then per event 5 values: envelope head, envelope tail, channel, history max length, ttl seconds (0 = none)
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this process no longer holds leadership')
+-- Fenced (error FENCED) only when another holder has the lock, or it is absent and ARGV[4] is 0.
+if ARGV[1] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder == false and ARGV[4] ~= '0' then
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
+  elseif holder ~= ARGV[1] then
+    return redis.error_reply('FENCED another replica holds the leadership')
+  end
 end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local ids = {}
 for i = 1, tonumber(ARGV[2]) do
   local stream, latest = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local a = 3 + 5 * (i - 1)
+  local a = 4 + 5 * (i - 1)
   local seq = redis.call('INCR', KEYS[1])
   local prev = 0
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)

@@ -13,12 +13,19 @@ Behaviour every backend guarantees (the contract suite in ``tests/bus`` checks i
 * Live delivery is at most once. Whenever it may have lost messages (a reconnect, an overflow), the
   subscriber receives :class:`Resync` and should re-read history after the last id it saw.
 * Leases, leadership and the ingestor status are shared coordination state with TTLs.
+* A fenced publish runs only while its fence holder leads. When nobody leads (the lock expired, or an
+  empty Redis restarted under a running leader), it takes the lock back for the holder, atomically and
+  with the TTL of the holder's last successful ``hold_leadership``; it raises
+  :class:`~shared.errors.Fenced` when another holder leads, or when the holder never led, released, or
+  has seen another holder since it last led. So a replica that lost the lock to another never publishes.
+* Failures are :class:`~shared.errors.BusError` of their kind (unavailable, out of memory, read-only,
+  fenced); every one is transient for a daemon.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.events import Event, Publication
@@ -83,11 +90,19 @@ class Bus(ABC):
         """Check the backend answers; raise :class:`~shared.errors.BusUnavailable` otherwise."""
 
     @abstractmethod
-    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
-        """Publish in order, atomically per event; with ``fence``, only while ``fence`` holds leadership.
+    async def warnings(self) -> list[str]:
+        """What an operator should fix although the bus works now (e.g. Redis may evict our keys); [] if nothing."""
 
-        Raise :class:`~shared.errors.BusError` when fenced out, and
-        :class:`~shared.errors.BusUnavailable` when the backend is unreachable.
+    @abstractmethod
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever a lost connection is opened again (the server may have restarted empty)."""
+
+    @abstractmethod
+    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+        """Publish in order, atomically per event; with ``fence``, only while ``fence`` leads (see the module).
+
+        Raise :class:`~shared.errors.Fenced` when fenced out, :class:`~shared.errors.BusUnavailable` when
+        the backend is unreachable, and another :class:`~shared.errors.BusError` when it refuses.
         """
 
     @abstractmethod

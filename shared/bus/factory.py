@@ -24,4 +24,5 @@ def create_backend(settings: BusSettings, retention: Retention | None = None) ->
         retention=retention,
         connect_timeout_s=settings.redis_connect_timeout_s,
         retry_max_s=settings.redis_retry_max_s,
+        policy_check_interval_s=settings.redis_policy_check_interval_s,
     )

@@ -17,7 +17,7 @@ from shared.bus._queue import DeliveryQueue
 from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
-from shared.errors import BusError
+from shared.errors import BusError, Fenced
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
 
@@ -59,6 +59,7 @@ class MemoryBackend(Backend):
         self._leases: dict[str, dict[str, float]] = {}
         self._leaders: dict[str, tuple[str, float]] = {}
         self._status: dict[str, tuple[IngestorStatus, float]] = {}
+        self._fence_ttl_s: dict[tuple[str, str], float] = {}
         self._closed = False
 
     def names(self, network: str) -> Names:
@@ -77,10 +78,25 @@ class MemoryBackend(Backend):
         if self._closed:
             raise BusError("the embedded bus is closed")
 
+    async def warnings(self) -> list[str]:
+        return []
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """The embedded bus never loses its connection: ``callback`` is never called."""
+
     async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
-        if fence is not None and self._current_leader(publications[0].network if publications else "") != fence:
-            raise BusError("fenced: this process no longer holds leadership")
+        if fence is not None:
+            self._check_fence(publications[0].network if publications else "", fence)
         return [self._publish_one(publication) for publication in publications]
+
+    def _check_fence(self, network: str, fence: str) -> None:
+        current = self._current_leader(network)
+        ttl_s = self._fence_ttl_s.get((network, fence))
+        if current is None and ttl_s is not None:
+            self._leaders[network] = (fence, self._clock() + ttl_s)
+        elif current != fence:
+            self._fence_ttl_s.pop((network, fence), None)
+            raise Fenced("publish: fenced: another replica holds the leadership")
 
     def _publish_one(self, publication: Publication) -> Event:
         network, topic = publication.network, publication.topic
@@ -168,11 +184,14 @@ class MemoryBackend(Backend):
     async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
         current = self._current_leader(network)
         if current not in (None, holder):
+            self._fence_ttl_s.pop((network, holder), None)
             return False
         self._leaders[network] = (holder, self._clock() + ttl_s)
+        self._fence_ttl_s[(network, holder)] = ttl_s
         return True
 
     async def release_leadership(self, network: str, holder: str) -> None:
+        self._fence_ttl_s.pop((network, holder), None)
         if self._current_leader(network) == holder:
             del self._leaders[network]
 

@@ -1,9 +1,13 @@
 """The Redis backend: PUBLISH + SET + XADD in one Lua step, history in streams, a supervised PUB/SUB reader.
 
 Connections: one bounded command pool (``max_connections``) and one PUB/SUB connection per process,
-whatever the number of subscribers. The PUB/SUB reader reconnects with backoff on its own; after each
-reconnect it resubscribes and emits :class:`~shared.bus.base.Resync`, because Redis PUB/SUB loses
-whatever was published while the connection was down.
+whatever the number of subscribers. A command that meets a dropped pooled connection (Redis restarted,
+``CLIENT KILL``, a reset) is retried on a new connection by redis-py (asyncio retry, a connection error
+only: a timeout is never retried, so a slow publish cannot run twice). The PUB/SUB reader reconnects
+with back-off on its own; after each reconnect it resubscribes and emits
+:class:`~shared.bus.base.Resync`, because Redis PUB/SUB loses whatever was published while the
+connection was down. Every failure surfaces as a :class:`~shared.errors.BusError` of its kind
+(:func:`~shared.bus._translate.bus_error`), and an evicting ``maxmemory-policy`` as a warning.
 """
 
 from __future__ import annotations
@@ -11,26 +15,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
-from redis.retry import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from shared.bus import _lua
+from shared.bus._policy import EvictionWatch
 from shared.bus._queue import DeliveryQueue
+from shared.bus._translate import bus_error
 from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
-from shared.errors import BusError, BusUnavailable
+from shared.errors import BusError, Fenced
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
+from shared.retry import retrying
 from shared.settings import redact_url
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,8 @@ DEFAULT_MAX_CONNECTIONS = 16
 DEFAULT_QUEUE_SIZE = 10_000
 SUBSCRIBE_CONFIRM_TIMEOUT_S = 5.0
 READ_POLL_S = 1.0
+COMMAND_RETRIES = 3
+"""Retries of a command on a new connection after a connection error (waits 50 to 500 ms, jittered)."""
 
 
 class RedisBackend(Backend):
@@ -54,6 +66,7 @@ class RedisBackend(Backend):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         health_check_interval_s: int = 10,
+        policy_check_interval_s: float = 60.0,
     ) -> None:
         self._url = url
         self.safe_url = redact_url(url)
@@ -70,11 +83,17 @@ class RedisBackend(Backend):
             url,
             max_connections=max_connections,
             timeout=connect_timeout_s,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1),
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), COMMAND_RETRIES, (RedisConnectionError,)),
+            redis_connect_func=self._on_connection,
             **common,
         )
         self._client = aioredis.Redis(connection_pool=command_pool)
         self._pubsub_client = aioredis.Redis.from_url(url, max_connections=1, retry=Retry(NoBackoff(), 0), **common)
+        self._eviction = EvictionWatch(self._client, self.safe_url, policy_check_interval_s)
+        self._watcher: asyncio.Task[None] | None = None
+        self._seen_connections: weakref.WeakSet[AbstractConnection] = weakref.WeakSet()
+        self._reconnect_callbacks: list[Callable[[], None]] = []
+        self._fence_ttl_ms: dict[tuple[str, str], int] = {}
         self._publish_script = self._client.register_script(_lua.PUBLISH)
         self._history_script = self._client.register_script(_lua.HISTORY)
         self._hold_script = self._client.register_script(_lua.HOLD_LEADERSHIP)
@@ -98,14 +117,22 @@ class RedisBackend(Backend):
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
-        except AuthenticationError as exc:
-            raise BusUnavailable(f"{what}: Redis at {self.safe_url} rejected the credentials") from exc
-        except ResponseError as exc:
-            if str(exc).startswith("FENCED"):
-                raise BusError("fenced: this process no longer holds leadership") from exc
-            raise BusError(f"{what}: Redis answered with an error: {exc}") from exc
-        except (RedisError, OSError) as exc:
-            raise BusUnavailable(f"{what}: Redis at {self.safe_url} is unreachable ({type(exc).__name__})") from exc
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise bus_error(what, exc, self.safe_url) from exc
+
+    async def _on_connection(self, connection: AbstractConnection) -> None:
+        await connection.on_connect()
+        if connection not in self._seen_connections:
+            self._seen_connections.add(connection)
+            return
+        for callback in list(self._reconnect_callbacks):
+            callback()
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._reconnect_callbacks.append(callback)
+
+    async def warnings(self) -> list[str]:
+        return self._eviction.warnings()
 
     async def connect(self) -> None:
         self._closed = False
@@ -113,16 +140,16 @@ class RedisBackend(Backend):
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
         await self.ping()
+        if self._watcher is None or self._watcher.done():
+            await self._eviction.check()
+            self._watcher = asyncio.create_task(self._eviction.run(), name="redis-policy-watch")
 
     async def close(self) -> None:
         self._closed = True
         self._queue.close()
         self._channels_changed.set()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-            self._reader = None
+        await cancel_and_wait(*(task for task in (self._reader, self._watcher) if task is not None))
+        self._reader = self._watcher = None
         await self._drop_pubsub()
         await self._client.aclose(close_connection_pool=True)
         await self._pubsub_client.aclose()
@@ -136,7 +163,8 @@ class RedisBackend(Backend):
             return []
         names = self.names(publications[0].network)
         keys: list[str] = [names.seq, names.leader, names.epoch]
-        args: list[str | int] = [fence or "", len(publications), _new_epoch()]
+        take_ttl_ms = self._fence_ttl_ms.get((names.network, fence), 0) if fence else 0
+        args: list[str | int] = [fence or "", len(publications), _new_epoch(), take_ttl_ms]
         parts = [publication.envelope_parts() for publication in publications]
         for publication, (head, tail) in zip(publications, parts, strict=True):
             if publication.network != names.network:
@@ -150,8 +178,12 @@ class RedisBackend(Backend):
                 self._retention.max_len(topic),
                 self._retention.ttl_s(topic),
             ]
-        with self._translated("publish"):
-            ids = await self._publish_script(keys=keys, args=args)
+        try:
+            with self._translated("publish"):
+                ids = await self._publish_script(keys=keys, args=args)
+        except Fenced:
+            self._fence_ttl_ms.pop((names.network, fence or ""), None)
+            raise
         return [
             Event.from_publication(publication, int(event_id), envelope)
             for publication, event_id, envelope in zip(publications, ids, parts, strict=True)
@@ -206,7 +238,7 @@ class RedisBackend(Backend):
                 with self._translated("subscribe"):
                     await pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
-        except (TimeoutError, BusUnavailable):
+        except (TimeoutError, BusError):
             log.warning("subscription to %s not confirmed yet; the reader will resubscribe", channel)
         finally:
             self._confirmations.pop(channel, None)
@@ -222,43 +254,52 @@ class RedisBackend(Backend):
         return await self._queue.get()
 
     async def _read_forever(self) -> None:
-        delay = 0.1
         connected_once = False
         while not self._closed:
             if not self._channels:
                 self._channels_changed.clear()
                 await self._channels_changed.wait()
                 continue
+            async for attempt in retrying(
+                f"open the Redis pub/sub connection to {self.safe_url}",
+                on=(RedisError, OSError),
+                first_s=0.1,
+                max_s=self._retry_max_s,
+                logger=log,
+            ):
+                with attempt:
+                    await self._open_pubsub()
+            if connected_once:
+                self.reconnects += 1
+                self._queue.put(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
+                for callback in list(self._reconnect_callbacks):
+                    callback()
+            connected_once = True
             try:
-                await self._open_pubsub()
-                if connected_once:
-                    self.reconnects += 1
-                    self._queue.put(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
-                connected_once = True
-                delay = 0.1
                 await self._pump()
-            except asyncio.CancelledError:
-                raise
             except (RedisError, OSError) as exc:
-                log.warning(
-                    "redis pub/sub connection to %s lost (%s); reconnecting in %.1f s",
-                    self.safe_url,
-                    type(exc).__name__,
-                    delay,
-                )
+                log.warning("Redis pub/sub connection to %s lost (%s); reconnecting", self.safe_url, type(exc).__name__)
                 await self._drop_pubsub()
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self._retry_max_s)
 
     async def _open_pubsub(self) -> None:
         pubsub = self._pubsub_client.pubsub()
-        wanted = set(self._channels)
-        await pubsub.subscribe(*sorted(wanted))
+        try:
+            wanted = set(self._channels)
+            if wanted:
+                await pubsub.subscribe(*sorted(wanted))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
         self._pubsub = pubsub
-        if late := self._channels - wanted:  # subscribed while the connection was opening
-            await pubsub.subscribe(*sorted(late))
-        if gone := wanted - self._channels:  # unsubscribed meanwhile
-            await pubsub.unsubscribe(*sorted(gone))
+        try:
+            if late := self._channels - wanted:  # subscribed while the connection was opening
+                await pubsub.subscribe(*sorted(late))
+            if gone := wanted - self._channels:  # unsubscribed meanwhile
+                await pubsub.unsubscribe(*sorted(gone))
+        except BaseException:
+            await self._drop_pubsub()
+            raise
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -306,9 +347,14 @@ class RedisBackend(Backend):
     async def hold_leadership(self, network: str, holder: str, ttl_s: float) -> bool:
         with self._translated("hold leadership"):
             held = await self._hold_script(keys=[self.names(network).leader], args=[holder, int(ttl_s * 1000)])
+        if held:
+            self._fence_ttl_ms[(network, holder)] = max(1, int(ttl_s * 1000))
+        else:
+            self._fence_ttl_ms.pop((network, holder), None)
         return bool(held)
 
     async def release_leadership(self, network: str, holder: str) -> None:
+        self._fence_ttl_ms.pop((network, holder), None)
         with self._translated("release leadership"):
             await self._release_script(keys=[self.names(network).leader], args=[holder])
 

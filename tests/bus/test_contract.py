@@ -8,7 +8,7 @@ import json
 import pytest
 
 from shared.bus import Backend, Delivery, Retention
-from shared.errors import BusError
+from shared.errors import BusError, Fenced
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
 from tests.bus.conftest import BackendFactory
@@ -170,6 +170,38 @@ async def test_fenced_publish_requires_leadership(backend: Backend) -> None:
     assert event.seq >= 1
     with pytest.raises(BusError, match="fenced"):
         await backend.publish([pub()], fence="replica-b")
+
+
+async def test_a_fenced_publish_takes_back_a_lapsed_lock_for_its_last_leader(backend: Backend) -> None:
+    assert await backend.hold_leadership("mainnet", "replica-a", ttl_s=0.3)
+    await asyncio.sleep(0.45)
+    assert await backend.leader("mainnet") is None, "the lock lapsed (as after an empty Redis restarted)"
+    [event] = await backend.publish([pub()], fence="replica-a")
+    assert event.seq >= 1
+    assert await backend.leader("mainnet") == "replica-a", "taken back atomically with the publish"
+    assert not await backend.hold_leadership("mainnet", "replica-b", ttl_s=5)
+    await asyncio.sleep(0.45)
+    assert await backend.leader("mainnet") is None, "taken back with the leader's own ttl"
+
+
+async def test_a_replica_that_lost_the_lock_to_another_never_publishes_again(backend: Backend) -> None:
+    assert await backend.hold_leadership("mainnet", "replica-a", ttl_s=0.3)
+    await asyncio.sleep(0.45)
+    assert await backend.hold_leadership("mainnet", "replica-b", ttl_s=0.3)
+    with pytest.raises(Fenced, match="fenced"):
+        await backend.publish([pub()], fence="replica-a")
+    await asyncio.sleep(0.45)
+    with pytest.raises(Fenced):
+        await backend.publish([pub()], fence="replica-a")
+    assert await backend.leader("mainnet") is None
+    await backend.release_leadership("mainnet", "replica-b")
+    with pytest.raises(Fenced):
+        await backend.publish([pub()], fence="replica-b")
+    assert await backend.latest("mainnet", "stats") is None
+
+
+async def test_a_backend_without_known_problems_has_no_warnings(backend: Backend) -> None:
+    assert await backend.warnings() == []
 
 
 async def test_leadership_is_exclusive_renewable_and_expires(backend: Backend) -> None:
