@@ -1,11 +1,12 @@
 """The publisher: the I/O around :class:`~ingestor.core.PublishCore` (Redis, REST, timers, the read gate).
 
 The socket readers never wait on Redis: their inputs go to the core at once. One task takes the core's
-batches and publishes each in one atomic call, retrying while the bus is unreachable, and makes the REST
-fetches the core asks for. When the queue is full the read gate closes (the readers stop, TCP pushes
+batches, publishes each in one atomic call and makes the REST fetches the core asks for. Every bus
+error is retried (:mod:`shared.retry`) except :class:`~shared.errors.Fenced`: another replica leads,
+so this one stops publishing. When the queue is full the read gate closes (the readers stop, TCP pushes
 back on the upstream); a pause longer than the allowed bound reopens it and the core drops the oldest
-work, which the next batch marks with gap notices. Losing leadership (a fenced publish) ends the task:
-whatever was not published is counted and logged, and the next leader marks the interval.
+work, which the next batch marks with gap notices. When the task ends (fenced, or cancelled after a
+drain), whatever was not published is counted and logged, and the next leader marks the interval.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Collection, Iterable
 
@@ -23,11 +23,12 @@ from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.gate import ReadGate
-from shared.bus import Bus
-from shared.errors import BusUnavailable, UpstreamError
-from shared.events import STREAM_TOPICS, TOPIC_BLOCKS, TOPIC_LIVE_2H, Event, Publication
+from shared.bus import Backend
+from shared.errors import BusError, Fenced, UpstreamError
+from shared.events import STREAM_TOPICS, TOPIC_BLOCKS, TOPIC_LIVE_2H, Event, Publication, address_topic
 from shared.metrics import topic_label
 from shared.models import Block
+from shared.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Publisher:
     def __init__(
         self,
         network: str,
-        bus: Bus,
+        bus: Backend,
         metrics: IngestorMetrics,
         *,
         fence: str | None,
@@ -72,17 +73,21 @@ class Publisher:
         self._overflow = _Tally()
 
     async def restore(self) -> None:
-        """Load what was published before this term: recent blocks, the chart position, the last activity."""
-        recent = await self._bus.recent(self.network, TOPIC_BLOCKS, 64)
-        latest: dict[str, Event | None] = {
-            topic: await self._bus.latest(self.network, topic) for topic in STREAM_TOPICS
-        }
-        chart = latest[TOPIC_LIVE_2H]
+        """Load what was published before this term: recent blocks, the chart position, and when each
+        topic (each leased address's too) last had an event."""
+        bus, network = self._bus, self.network
+        recent = await bus.recent(network, TOPIC_BLOCKS, 64)
+        leased = sorted(await bus.leased_addresses(network))
+        topics = [*STREAM_TOPICS, *(address_topic(address) for address in leased)]
+        events = await asyncio.gather(*(bus.latest(network, topic) for topic in topics))
+        latest = {topic: event for topic, event in zip(topics, events, strict=True) if event is not None}
+        chart = latest.get(TOPIC_LIVE_2H)
         self.core.leadership_gained(
             recent_blocks=[Block.model_validate(event.data) for event in recent if "gap" not in event.data],
             last_block_ms=recent[-1].ts_ms if recent else None,
             chart_added_unix_s=int(chart.data["added_unix_s"]) if chart and "added_unix_s" in chart.data else None,
-            previous_activity_ms=max((event.ts_ms for event in latest.values() if event is not None), default=None),
+            previous_activity_ms=max((event.ts_ms for event in latest.values()), default=None),
+            last_event_ms={topic: event.ts_ms for topic, event in latest.items()},
         )
 
     # -- inputs from the socket layer (each returns at once) -------------------------------------------
@@ -244,22 +249,23 @@ class Publisher:
         return publications
 
     async def _publish(self, batch: Batch) -> None:
-        delay = 0.05
-        while True:
-            try:
+        """Publish ``batch``, retrying every bus error but :class:`~shared.errors.Fenced` (which ends the term)."""
+        events: list[Event] = []
+        async for attempt in retrying(
+            "publish",
+            on=BusError,
+            unless=Fenced,
+            first_s=0.05,
+            max_s=self._retry_max_s,
+            on_retry=lambda error: self._metrics.publish_failures.inc(),
+            logger=log,
+        ):
+            with attempt:
                 events = await self._bus.publish(batch.publications, fence=self._fence)
-                break
-            except BusUnavailable as exc:
-                self._metrics.publish_failures.inc()
-                self._metrics.bus_up.set(0)
-                log.warning("publish failed, retrying in %.2f s: %s", delay, exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self._retry_max_s)
         self._published(batch, events)
 
     def _published(self, batch: Batch, events: list[Event]) -> None:
         metrics = self._metrics
-        metrics.bus_up.set(1)
         metrics.publish_latency.observe(max(0.0, time.time() - batch.oldest_ms / 1000))
         metrics.count_published([event.topic for event in events])
         for mark in batch.marks:

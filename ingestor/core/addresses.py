@@ -3,13 +3,14 @@
 An address is *covered* from the moment a socket's reply confirms the list that carries it, and *blind*
 from the moment its socket drops, its socket's confirmed list no longer carries it (it moved), or the
 upstream cleared the list. When a socket confirms it again, the blind interval becomes a gap notice. On
-a takeover, every address wanted at the first lease read is blind since the previous leader's last
-activity: the new leader's sockets are new, but for its consumers they are reconnects.
+a takeover, every address wanted at the first lease read is blind since its last published event (or
+the previous leader's last activity): the new leader's sockets are new, but for its consumers they are
+reconnects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ingestor.core.work import Reason
@@ -38,20 +39,24 @@ class AddressWatch:
     def __init__(self) -> None:
         self._watches: dict[str, _Watch] = {}
         self._inherited_from_ms: int | None = None
+        self._last_event_ms: dict[str, int] = {}
 
-    def inherit(self, since_ms: int) -> None:
-        """This replica takes over: the addresses of the next :meth:`wanted` call are blind since ``since_ms``."""
+    def inherit(self, since_ms: int, last_event_ms: Mapping[str, int] | None = None) -> None:
+        """This replica takes over: each address of the next :meth:`wanted` call is blind since its last
+        published event (``last_event_ms``), or else since ``since_ms``."""
         self._inherited_from_ms = since_ms
+        self._last_event_ms = dict(last_event_ms or {})
 
     def wanted(self, addresses: Collection[str]) -> None:
         """The addresses to track from now on (those no longer wanted are forgotten)."""
         for address in [a for a in self._watches if a not in addresses]:
             del self._watches[address]
-        inherited = self._inherited_from_ms
+        inherited, last = self._inherited_from_ms, self._last_event_ms
         for address in addresses:
             if address not in self._watches:
-                self._watches[address] = _Watch(blind_from_ms=inherited, reason=Reason.TAKEOVER)
-        self._inherited_from_ms = None
+                since = last.get(address, inherited) if inherited is not None else None
+                self._watches[address] = _Watch(blind_from_ms=since, reason=Reason.TAKEOVER)
+        self._inherited_from_ms, self._last_event_ms = None, {}
 
     def socket_of(self, address: str) -> str | None:
         """The socket whose confirmed list carries ``address``, if any."""

@@ -28,7 +28,7 @@ Every time is Unix ms, given by the caller. What the rules promise:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from ingestor.core.addresses import AddressWatch
 from ingestor.core.flow import Flow
@@ -49,7 +49,14 @@ from ingestor.core.work import (
     gap_publication,
 )
 from ingestor.normalize import NormalizedFrame
-from shared.events import TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Publication, address_topic
+from shared.events import (
+    TOPIC_LIVE_2H,
+    TOPIC_MEMPOOL_BLOCKS,
+    TOPIC_STATS,
+    Publication,
+    address_topic,
+    is_address_topic,
+)
 from shared.models import Block, GapInfo
 
 MAX_BATCH = 256
@@ -89,15 +96,23 @@ class PublishCore:
         last_block_ms: int | None = None,
         chart_added_unix_s: int | None = None,
         previous_activity_ms: int | None = None,
+        last_event_ms: Mapping[str, int] | None = None,
     ) -> None:
-        """This replica leads: what was published before it (``previous_activity_ms``: when the newest
-        published event was received; None when nothing was ever published)."""
+        """This replica leads. ``previous_activity_ms``: when the newest event published before it was
+        received (None: nothing was ever published, so nothing can have been missed); ``last_event_ms``:
+        the same per topic, where known. Whatever the previous leader held unpublished (or had not yet
+        announced) was received after its topic's last published event, so each topic and each address
+        wanted now is blind from there (or from ``previous_activity_ms``) until this replica's first data."""
         self._resolver.restore(recent_blocks, last_block_ms, chart_added_unix_s)
-        if previous_activity_ms is not None:
-            for topic in SNAPSHOT_TOPICS:
-                self._missed[topic] = (previous_activity_ms, Reason.TAKEOVER)
-            self._chart_missed_from = previous_activity_ms
-            self._addresses.inherit(previous_activity_ms)
+        if previous_activity_ms is None:
+            return
+        last = dict(last_event_ms or {})
+        for topic in SNAPSHOT_TOPICS:
+            self._missed[topic] = (last.get(topic, previous_activity_ms), Reason.TAKEOVER)
+        self._chart_missed_from = last.get(TOPIC_LIVE_2H, previous_activity_ms)
+        prefix = len(address_topic(""))
+        per_address = {topic[prefix:]: ms for topic, ms in last.items() if is_address_topic(topic)}
+        self._addresses.inherit(previous_activity_ms, per_address)
 
     def frame(self, frame: NormalizedFrame, received_ms: int) -> None:
         """A normalized upstream frame."""

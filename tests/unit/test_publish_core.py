@@ -324,17 +324,47 @@ def test_addresses_no_longer_wanted_are_forgotten() -> None:
 
 def test_a_takeover_marks_every_inherited_address_and_the_snapshot_topics() -> None:
     core = PublishCore(NET)
-    core.leadership_gained(previous_activity_ms=1000)
+    core.leadership_gained(previous_activity_ms=1000, last_event_ms={"stats": 990, f"address:{A}": 400})
     core.addresses_wanted({A, B})
     core.socket_up("main", main=True, reconnect=False, now_ms=1500)
-    core.frame(frame(pub("stats", 1600)), 1600)
+    core.frame(frame(pub("stats", 1600), pub("mempool-blocks", 1600)), 1600)
     core.tracking_confirmed("addresses-1", [A, B], 1700)
     core.addresses_wanted({A, B, C})
     core.tracking_confirmed("addresses-1", [A, B, C], 1800)
     published = drain(core)
     marked = {p.topic: (p.data["gap"]["from_ts_ms"], p.data["gap"]["to_ts_ms"]) for p in published if "gap" in p.data}
-    assert marked == {"stats": (1000, 1600), f"address:{A}": (1000, 1700), f"address:{B}": (1000, 1700)}
+    assert marked == {
+        "stats": (990, 1600),
+        "mempool-blocks": (1000, 1600),
+        f"address:{A}": (400, 1700),
+        f"address:{B}": (1000, 1700),
+    }, "from each topic's last event (else the last activity) to the first data; C is new: nothing to mark"
     assert all("took over" in gap["reason"] for gap in gaps(published))
+
+
+def test_a_gap_the_previous_leader_never_announced_is_inside_the_takeover_interval() -> None:
+    old = PublishCore(NET)
+    old.addresses_wanted({A, B})
+    old.tracking_confirmed("s1", [A], 10)
+    old.tracking_confirmed("s2", [B], 10)
+    old.frame(frame(pub(f"address:{A}", 20)), 20)
+    old.frame(frame(pub(f"address:{B}", 25)), 25)
+    last_seen = {p.topic: p.ts_ms for p in drain(old)}
+    old.socket_down("s1", main=False, now_ms=30)
+    old.frame(frame(pub(f"address:{B}", 40)), 40)
+    last_seen.update({p.topic: p.ts_ms for p in drain(old)})
+    assert old.leadership_lost(50).events == 0, "A's blind interval (from 30) was never announced"
+    new = PublishCore(NET)
+    new.leadership_gained(previous_activity_ms=max(last_seen.values()), last_event_ms=last_seen)
+    new.addresses_wanted({A, B})
+    new.tracking_confirmed("s1", [A, B], 90)
+    marked = {g_topic: (g["from_ts_ms"], g["to_ts_ms"]) for g_topic, g in _gaps_by_topic(drain(new))}
+    assert marked[f"address:{A}"] == (20, 90), "from A's last event: the socket drop at 30 is inside"
+    assert marked[f"address:{B}"] == (40, 90)
+
+
+def _gaps_by_topic(publications: list[Publication]) -> list[tuple[str, dict[str, Any]]]:
+    return [(p.topic, p.data["gap"]) for p in publications if "gap" in p.data]
 
 
 def test_a_takeover_without_history_marks_nothing() -> None:
