@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
 
 from shared.channels import Names
 from tests.faults.helpers import Deployment, eventually, figures, http_get, scrape, until, wait_ready
@@ -158,7 +160,8 @@ async def test_stats_missed_during_an_upstream_outage_are_marked(deployment: Dep
     sim_url = f"http://127.0.0.1:{sim_port}"
     deployment.sim(sim_port, time.time(), speed=SPEED, tick_s=TICK_S)
     _, ingest_url = deployment.ingest(f"ws://127.0.0.1:{sim_port}/api/v1/ws", f"{sim_url}/api")
-    await wait_ready(ingest_url)
+    _, gateway_url = deployment.gateway()
+    await wait_ready(ingest_url, gateway_url)
     names = Names(deployment.prefix, "mainnet")
     events: dict[str, list[dict[str, Any]]] = {"stats": [], "mempool-blocks": []}
     client = aioredis.Redis.from_url(deployment.redis_url, decode_responses=True)
@@ -171,6 +174,7 @@ async def test_stats_missed_during_an_upstream_outage_are_marked(deployment: Dep
             await http.get(f"{sim_url}/_sim/offline", params={"seconds": 3})
         await until(lambda: any("gap" in e["data"] for e in events["stats"]), 20, "a gap notice on stats")
         await until(lambda: "gap" not in events["stats"][-1]["data"], 10, "stats after the notice")
+        through_gateway = await _stats_after(gateway_url, str(await client.get(names.epoch)), events["stats"])
     finally:
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +189,25 @@ async def test_stats_missed_during_an_upstream_outage_are_marked(deployment: Dep
         assert gap["from_ts_ms"] <= before["ts_ms"] + int(TICK_S * 1000) + 500, "from the outage's start"
         assert gap["to_ts_ms"] == after["ts_ms"], "to the first update after it"
         assert after["ts_ms"] - before["ts_ms"] >= 2500, "the notice stands in for the missed updates"
+    notice = next(e["data"] for e in events["stats"] if "gap" in e["data"])
+    assert through_gateway == notice, "an agent reads the notice through stream_stats"
+
+
+async def _stats_after(gateway_url: str, epoch: str, received: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first stats event after the one before the gap notice, read with a cursor through the gateway
+    (retried while the gateway still refuses calls for an upstream it saw down)."""
+    before = received[next(i for i, e in enumerate(received) if "gap" in e["data"]) - 1]
+    arguments = {"cursor": f"{epoch}:{before['id']}", "max_events": 1, "timeout_s": 5}
+
+    async def read() -> dict[str, Any] | None:
+        async with Client(f"{gateway_url}/mcp") as mcp:
+            try:
+                result = await mcp.call_tool("stream_stats", arguments)
+            except ToolError:
+                return None
+        return dict((result.structured_content or {})["events"][0]["data"])
+
+    return await eventually(read, 15, "stream_stats to answer", interval=0.5)
 
 
 async def _listen(pubsub: Any, into: dict[str, list[dict[str, Any]]]) -> None:
