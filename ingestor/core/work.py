@@ -20,8 +20,8 @@ class Reason:
 
     SENTENCES: Final = {
         OVERFLOW: "the ingestor's publish queue overflowed: events received in this interval were dropped",
-        TAKEOVER: "another ingestor took over: events between the previous leader's last publication and the "
-        "new leader's first data may be missing",
+        TAKEOVER: "the ingestor leader changed (failover or restart): events between the previous leader's last "
+        "publication and the new leader's first data may be missing",
         OUTAGE: "the upstream socket was down: events in this interval were missed",
         INTERRUPTED: "upstream tracking of this address was interrupted: activity in this interval may be missing",
         BACKFILL_FAILED: "live-2h-chart points missed during an outage could not be recovered",

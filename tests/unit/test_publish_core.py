@@ -339,7 +339,7 @@ def test_a_takeover_marks_every_inherited_address_and_the_snapshot_topics() -> N
         f"address:{A}": (400, 1700),
         f"address:{B}": (1000, 1700),
     }, "from each topic's last event (else the last activity) to the first data; C is new: nothing to mark"
-    assert all("took over" in gap["reason"] for gap in gaps(published))
+    assert all("leader changed" in gap["reason"] for gap in gaps(published))
 
 
 def test_a_gap_the_previous_leader_never_announced_is_inside_the_takeover_interval() -> None:
