@@ -153,7 +153,8 @@ class Publisher:
         deadline = time.monotonic() + timeout_s
         while not self.core.idle and not self._ended.is_set() and time.monotonic() < deadline:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), min(0.02, max(0.0, deadline - time.monotonic())))
+                async with asyncio.timeout(min(0.02, max(0.0, deadline - time.monotonic()))):
+                    await self._ended.wait()
 
     def _end(self) -> None:
         self._ended.set()
