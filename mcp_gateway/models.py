@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from mcp_gateway.availability import BusState, Status
-from shared.models import AddressActivity, Block, FeeChartPoint, GapNotice, MempoolBlocks, Stats
+from shared.models import AddressActivity, Block, FeeChartPoint, GapNotice, MempoolBlocks, Stats, TxStatus
 
 
 def _kind(value: Any) -> str:
@@ -54,6 +54,12 @@ class AddressEnvelope(_Envelope):
     """Transactions of a tracked address, or a gap notice after an upstream outage."""
 
     data: Annotated[Annotated[AddressActivity, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
+
+
+class TxEnvelope(_Envelope):
+    """A change in a tracked transaction's life, or a gap notice when a change may have been missed."""
+
+    data: Annotated[Annotated[TxStatus, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
 
 
 EnvelopeT = TypeVar("EnvelopeT", bound=_Envelope)
@@ -132,3 +138,13 @@ class AlertResult(BaseModel):
     waited_s: float = Field(description="Seconds the call waited.")
     cursor: str = Field(description="Resume point; pass it back to keep watching without missing updates.")
     freshness: Freshness
+
+
+class TxStreamResult(StreamResult[TxEnvelope]):
+    """Changes of the tracked transactions, the cursor to continue from, and what is not known."""
+
+    not_seen: list[str] = Field(
+        default_factory=list,
+        description="Txids with no status yet: not in the upstream's mempool and not known to be confirmed "
+        "(not broadcast yet, an unknown txid, or still being looked up). They stay tracked while you wait.",
+    )

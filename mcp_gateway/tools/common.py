@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,7 +18,7 @@ from mcp_gateway.cursor import Cursor
 from mcp_gateway.errors import BusyError, MCPUpstreamError, NetworkNotServed, NoDataYet
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import EnvelopeT, Freshness, StreamResult
-from mcp_gateway.streams import Collected, EventFilter, EventSink, collect
+from mcp_gateway.streams import Collected, EventFilter, EventSink, StopWhen, collect
 from mcp_gateway.tools.progress import direct_progress, progress_message
 from shared.errors import BusError, CapacityError
 from shared.events import Event
@@ -34,6 +34,9 @@ CURSOR_DOC = (
     "replica, without loss while inside the history window. Omit to start with events from now on."
 )
 NETWORK_DOC = "Bitcoin network: mainnet, testnet, testnet4 or signet (default: the gateway's network)."
+
+Topics = str | Sequence[str]
+"""One topic, or several streamed as one (merged in id order, one cursor)."""
 
 NetworkParam = Annotated[Network | None, Field(description=NETWORK_DOC)]
 CursorParam = Annotated[str | None, Field(description=CURSOR_DOC, max_length=64)]
@@ -103,13 +106,18 @@ def freshness_of(availability: Availability) -> Freshness:
     )
 
 
-def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> EventSink:
+def topic_name(topic: Topics) -> str:
+    """The ``topic`` of a result: the topic, or the topics joined by commas."""
+    return topic if isinstance(topic, str) else ",".join(topic)
+
+
+def progress_pusher(gateway: Gateway, ctx: Context, topic: Topics) -> EventSink:
     """A sink that pushes each event to the caller as a progress notification.
 
     Its message is the event envelope JSON with the full resumable cursor first (``progress_message``).
     """
     counter = itertools.count(1)
-    delivered = gateway.metrics.events_delivered.labels(topic_label(topic))
+    delivered = gateway.metrics.events_delivered.labels(topic_label(topic if isinstance(topic, str) else topic[0]))
     lag = gateway.metrics.delivery_lag
     direct = direct_progress(ctx)
 
@@ -129,26 +137,30 @@ def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> EventSink:
 async def pull(
     gateway: Gateway,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     model: type[EnvelopeT],
     *,
     none_is_an_answer: bool = False,
 ) -> StreamResult[EnvelopeT]:
-    """The latest events of ``topic`` at once (``want=false``).
+    """The latest events of ``topic`` (of several: the newest of all, in id order) at once (``want=false``).
 
     Without any event, a topic pull says why and when to call again (``NoDataYet``); with
     ``none_is_an_answer`` (an address nobody paid), the empty result is the answer.
     """
     availability = await admit(gateway, request.network)
+    topics = [topic] if isinstance(topic, str) else list(topic)
+    backend = gateway.backend
     with bus_errors():
-        events = await gateway.backend.recent(request.network, topic, request.max_events)
-        position = await gateway.backend.position(request.network)
+        recents = await asyncio.gather(*(backend.recent(request.network, t, request.max_events) for t in topics))
+        position = await backend.position(request.network)
+    events = sorted((event for recent in recents for event in recent), key=lambda event: event.seq)
+    events = events[-request.max_events :]
     if not events and not none_is_an_answer:
-        raise NoDataYet(no_data_message(availability, topic))
+        raise NoDataYet(no_data_message(availability, topic_name(topic)))
     last = events[-1].seq if events else position.last_id
     return StreamResult[model](  # type: ignore[valid-type]
         network=request.network,
-        topic=topic,
+        topic=topic_name(topic),
         events=[model.model_validate(event.to_dict()) for event in events],
         cursor=str(Cursor(position.epoch, last)),
         gap=False,
@@ -161,11 +173,15 @@ async def wait(
     gateway: Gateway,
     ctx: Context,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     model: type[EnvelopeT],
     accept: EventFilter | None = None,
+    *,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
 ) -> StreamResult[EnvelopeT]:
-    """Wait for new events of ``topic`` (``want=true``), pushing each one as it arrives.
+    """Wait for new events of ``topic`` (or of several topics as one stream, ``want=true``), pushing each
+    one as it arrives; ``stop_when`` and ``with_current`` as in :func:`~mcp_gateway.streams.collect`.
 
     Admitted in every transient state (no ingestor yet, Redis just back or still away, stale data); the
     result's ``freshness`` says why it was quiet.
@@ -178,12 +194,14 @@ async def wait(
             topic,
             on_event=progress_pusher(gateway, ctx, topic),
             accept=accept,
+            stop_when=stop_when,
+            with_current=with_current,
         )
     availability = await gateway.availability(request.network)
     count_quiet(gateway, collected, availability)
     return StreamResult[model](  # type: ignore[valid-type]
         network=request.network,
-        topic=topic,
+        topic=topic_name(topic),
         events=[model.model_validate(event.to_dict()) for event in collected.events],
         cursor=str(collected.cursor),
         gap=collected.gap,
@@ -195,11 +213,13 @@ async def wait(
 async def collect_or_explain(
     gateway: Gateway,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     *,
     on_event: EventSink,
     accept: EventFilter | None = None,
     max_events: int | None = None,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
 ) -> Collected:
     """:func:`collect` for a call; a bus that never answered during the whole wait becomes a tool error."""
     try:
@@ -212,6 +232,8 @@ async def collect_or_explain(
             timeout_s=request.timeout_s,
             on_event=on_event,
             accept=accept,
+            stop_when=stop_when,
+            with_current=with_current,
         )
     except BusError as exc:
         state = bus_state(exc)
