@@ -28,6 +28,9 @@ const sdkVersion = JSON.parse(readFileSync(sdkPackage, "utf8")).version;
 
 // A mainnet address (valid bech32) for track_address; activity is not needed, only a valid call.
 const ADDRESS = "bc1q563uveczer8sx7kd4c7a5h9c4me9dv36n9rgcg";
+const ADDRESS_2 = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+// A txid for track_tx; the simulator does not know it, so the calls show the "not seen" answer.
+const TXID = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b";
 
 // Every tool and the calls made to it: first with only the required arguments (the defaults an agent
 // gets when it follows the description), then the snapshot pull (want=false) where there is one.
@@ -36,7 +39,12 @@ const CALLS = {
   stream_mempool_blocks: [{}, { want: false }],
   stream_stats: [{}, { want: false }],
   stream_live2h: [{}, { want: false }],
-  track_address: [{ address: ADDRESS }, { address: ADDRESS, want: false }],
+  track_address: [
+    { address: ADDRESS },
+    { address: ADDRESS, want: false },
+    { address: ADDRESS, more_addresses: [ADDRESS_2], timeout_s: 5 },
+  ],
+  track_tx: [{ txid: TXID, timeout_s: 5 }, { txid: TXID, want: false }],
   alert_when: [
     { metric: "mempool_tx_count", above: 0 },
     { metric: "next_block_median_fee", below: 1000000 },
@@ -127,6 +135,7 @@ const uris = [
   ...resources.map((resource) => resource.uri),
   ...["blocks", "mempool-blocks", "stats", "live-2h-chart"].map((topic) => `mempool://${network}/${topic}`),
   `mempool://${network}/address/${ADDRESS}`,
+  `mempool://${network}/tx/${TXID}`,
 ];
 for (const uri of new Set(uris)) {
   await check(`resources/read ${uri}`, async () => {
