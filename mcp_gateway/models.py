@@ -121,6 +121,8 @@ class HealthReport(BaseModel):
     topics: list[TopicAge] = Field(default_factory=list, description="Latest event age per topic.")
     tracked_addresses: int | None = Field(default=None, description="Addresses tracked upstream now.")
     address_capacity: int | None = Field(default=None, description="Most addresses that can be tracked.")
+    tracked_txs: int | None = Field(default=None, description="Transactions tracked upstream now.")
+    tx_capacity: int | None = Field(default=None, description="Most transactions that can be tracked.")
     active_streams: int = Field(description="Stream calls this gateway process is serving.")
     version: str
 
