@@ -4,6 +4,7 @@ life of a payment on its tx:{txid} topic, read-backs over REST and the per-socke
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -155,3 +156,49 @@ async def test_an_unknown_txid_publishes_nothing_and_a_hundred_and_twenty_use_tw
     await asyncio.sleep(1.5)
     assert [await probe.latest("mainnet", tx_topic(txid)) for txid in unknown[:5]] == [None] * 5
     assert slow_chain.stats().closes.get("track_txs_error", 0) == 0
+
+
+async def test_a_confirmation_during_an_upstream_outage_is_read_back_after_the_reconnect(
+    ingestor: IngestorService, probe: RedisBackend, slow_chain: Simulator
+) -> None:
+    txid = slow_chain.pay(PAYEE, 44_000)
+    await in_mempool(slow_chain, txid)
+    await lease(probe, txid)
+    await until_status(probe, txid, "mempool")
+    await slow_chain.go_offline()
+    block = await slow_chain.mine_block()
+    await asyncio.sleep(0.5)
+    await slow_chain.go_online()
+    confirmed = await until_status(probe, txid, "confirmed", timeout=15)
+    assert confirmed.data["block_height"] == block["height"]
+    assert "gap" not in str(statuses(await events_of(probe, txid))), "recovered, so nothing to mark"
+
+
+async def test_a_new_leader_reads_back_what_happened_while_nobody_led_or_marks_it(
+    slow_chain: Simulator, probe: RedisBackend, ingestor_settings: Callable[..., IngestorSettings]
+) -> None:
+    settings = ingestor_settings(upstream_url=slow_chain.ws_url, upstream_rest_url=f"{slow_chain.http_url}/api")
+    for successor_rest in (settings.upstream_rest_url, "http://127.0.0.1:9/api"):
+        txid = slow_chain.pay(PAYEE, 45_000)
+        await in_mempool(slow_chain, txid)
+        first = IngestorService(settings)
+        running = asyncio.create_task(first.run())
+        await lease(probe, txid)
+        last = await until_status(probe, txid, "mempool")
+        first.stop()
+        await asyncio.wait_for(running, 15)
+        await slow_chain.mine_block()
+        successor = IngestorService(settings.model_copy(update={"upstream_rest_url": successor_rest}))
+        running = asyncio.create_task(successor.run())
+        try:
+            if successor_rest == settings.upstream_rest_url:
+                confirmed = await until_status(probe, txid, "confirmed", timeout=15)
+                assert confirmed.data["block_height"] == slow_chain.world.tx_status(txid)["block_height"]
+            else:
+                marked = functools.partial(_latest_with, probe, txid, lambda d: "gap" in d)
+                notice = await eventually(marked, 15, "a gap notice")
+                gap = notice.data["gap"]
+                assert gap["from_ts_ms"] == last.ts_ms and "REST" in gap["reason"]
+        finally:
+            successor.stop()
+            await asyncio.wait_for(running, 15)
