@@ -189,11 +189,13 @@ class IngestorSettings(BusSettings):
         default=8 * 1024 * 1024, ge=1024, description="Largest upstream frame accepted, bytes."
     )
     history_size: int = Field(default=1000, ge=1, description="Events kept per topic history.")
-    address_history_size: int = Field(default=200, ge=1, description="Events kept per address history.")
+    address_history_size: int = Field(
+        default=200, ge=1, description="Events kept per address history (and per transaction history)."
+    )
     address_history_ttl_s: int = Field(
         default=86_400,
         ge=60,
-        description="Address history and latest keys expire this long after the last event.",
+        description="Address (and transaction) history and latest keys expire this long after the last event.",
     )
     lease_poll_interval_s: float = Field(
         default=0.25, gt=0, description="How often the ingestor re-reads address leases, seconds."

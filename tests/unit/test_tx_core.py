@@ -6,6 +6,8 @@ from typing import Any
 
 from ingestor.core import PublishCore, RestTxStatus
 from ingestor.normalize import ControlReplies, NormalizedFrame
+from shared.bus import Retention
+from shared.channels import split_lease_keys, tx_lease_key
 from shared.events import Publication, tx_topic
 from shared.models import TxPosition, TxStatus
 
@@ -172,3 +174,13 @@ def test_answers_for_txids_no_longer_wanted_are_ignored() -> None:
     core.txs_wanted(set())
     core.tx_statuses_fetched({T1: RestTxStatus(True, 1, "00" * 32, 1)}, 20)
     assert drain(core) == []
+
+
+def test_transaction_topics_keep_a_short_history_that_expires_like_an_address_and_leases_sort_apart() -> None:
+    retention = Retention(history_size=1000, address_history_size=200, address_ttl_s=3600)
+    assert (retention.max_len(tx_topic(T1)), retention.ttl_s(tx_topic(T1))) == (200, 3600)
+    assert (retention.max_len("stats"), retention.ttl_s("stats")) == (1000, 0)
+    assert split_lease_keys(["bc1qxyz", tx_lease_key(T1), "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"]) == (
+        {"bc1qxyz", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"},
+        {T1},
+    )
