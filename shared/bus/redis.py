@@ -25,7 +25,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 from shared.bus import _lua
-from shared.bus._clients import ClientSettings, build_clients
+from shared.bus._clients import Clients, ClientSettings, build_clients
 from shared.bus._issued import Issued
 from shared.bus._live import LiveReader
 from shared.bus._policy import EvictionWatch
@@ -60,7 +60,9 @@ class RedisBackend(Backend):
         queue_size: int = DEFAULT_QUEUE_SIZE,
         health_check_interval_s: int = 10,
         policy_check_interval_s: float = 60.0,
+        clients: Callable[[RedisLocation, ClientSettings], Clients] = build_clients,
     ) -> None:
+        """``clients`` builds the redis-py clients (tests pass one that builds fakeredis clients)."""
         self.location = url if isinstance(url, RedisLocation) else parse_redis_url(url)
         self.safe_url = self.location.safe_url
         self._prefix = prefix
@@ -68,7 +70,7 @@ class RedisBackend(Backend):
         self._seen_connections: weakref.WeakSet[AbstractConnection] = weakref.WeakSet()
         self._reconnect_callbacks: list[Callable[[], None]] = []
         self._regression_callbacks: list[Callable[[SequenceRegression], None]] = []
-        self._clients = build_clients(
+        self._clients = clients(
             self.location,
             ClientSettings(
                 connect_timeout_s=connect_timeout_s,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 
 from tests.support.redis_server import RedisServer, redis_cli_binary, redis_server_binary
 
@@ -160,3 +161,14 @@ class ClusterServers:
 def _cluster_ok(node: RedisServer) -> bool:
     with node.client() as client:
         return "cluster_state:ok" in str(client.execute_command("CLUSTER", "INFO"))
+
+
+async def delete_keys(url: str, pattern: str) -> None:
+    """Delete the keys matching ``pattern`` on the server at ``url`` (one cluster node: its own keys)."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+        for key in keys:  # one at a time: on a cluster node the keys span slots
+            await client.delete(key)
+    finally:
+        await client.aclose()
