@@ -16,32 +16,22 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mcp_gateway.errors import BusyError, MCPUpstreamError
+from mcp_gateway.availability import Availability, BusState, Facts, TopicLatest, assess, bus_state
+from mcp_gateway.errors import BusyError
 from mcp_gateway.leases import LeaseKeeper
 from mcp_gateway.metrics import GatewayMetrics
 from shared.bus import Backend, Hub, Resync, create_backend
 from shared.channels import Names
 from shared.errors import BusError, BusUnavailable
+from shared.events import STREAM_TOPICS
 from shared.models import IngestorStatus
 from shared.retry import retrying
 from shared.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-STATUS_CACHE_S = 0.5
+PROBE_CACHE_S = 0.5
 LEASE_LINGER_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamState:
-    """How fresh the data of one network is, as this gateway sees it."""
-
-    status: str
-    """``ok``, ``degraded`` (upstream disconnected or data stale) or ``down`` (no ingestor or no bus)."""
-    reasons: tuple[str, ...]
-    upstream_connected: bool
-    last_frame_age_s: float | None
-    ingestor: IngestorStatus | None
 
 
 class Gateway:
@@ -77,8 +67,8 @@ class Gateway:
         self.metrics.tracked_addresses.set_function(lambda: self.leases.held)
         self.shutting_down = asyncio.Event()
         self.active_streams = 0
-        self._status_cache: dict[str, tuple[float, IngestorStatus | None]] = {}
-        self._status_reads: dict[str, asyncio.Task[IngestorStatus | None]] = {}
+        self._probes: dict[str, tuple[float, _Probe]] = {}
+        self._probing: dict[str, asyncio.Task[_Probe]] = {}
         self._connector: asyncio.Task[None] | None = None
         self.bus_connected = False
 
@@ -133,8 +123,8 @@ class Gateway:
         if self.active_streams >= self.settings.max_concurrent_streams:
             self.metrics.busy_rejections.labels("streams").inc()
             raise BusyError(
-                f"busy: this gateway process is already serving {self.settings.max_concurrent_streams} "
-                "streams; retry in a few seconds (another replica may have room)"
+                f"busy: this gateway process already serves its limit of {self.settings.max_concurrent_streams} "
+                "waiting calls; retry (another replica may have room, and calls here end within their timeout_s)"
             )
         self.active_streams += 1
         self.metrics.active_streams.inc()
@@ -144,57 +134,72 @@ class Gateway:
             self.active_streams -= 1
             self.metrics.active_streams.dec()
 
-    async def ingestor_status(self, network: str) -> IngestorStatus | None:
-        """The ingestor's status record (cached for half a second); raises :class:`BusUnavailable`.
+    async def availability(self, network: str) -> Availability:
+        """What this gateway can serve for ``network`` now (see :mod:`mcp_gateway.availability`).
 
-        Concurrent callers share one read, so a burst of calls costs one Redis round trip, not one each.
+        The bus facts behind it are read once per half second and shared: a burst of calls costs one
+        probe, not one each, and ``health``, ``/readyz`` and admission judge the same facts.
         """
-        cached = self._status_cache.get(network)
-        if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_S:
-            return cached[1]
-        read = self._status_reads.get(network)
-        if read is None:
-            read = asyncio.create_task(self._read_status(network), name=f"read-status-{network}")
-            self._status_reads[network] = read
-            read.add_done_callback(lambda done: self._forget_read(network, done))
-        return await asyncio.shield(read)
-
-    async def _read_status(self, network: str) -> IngestorStatus | None:
-        now = time.monotonic()
-        status = await self.backend.read_status(network)
-        self._status_cache[network] = (now, status)
-        return status
-
-    def _forget_read(self, network: str, read: asyncio.Task[IngestorStatus | None]) -> None:
-        if self._status_reads.get(network) is read:
-            del self._status_reads[network]
-        if not read.cancelled():
-            read.exception()  # retrieved here: every waiter may have gone
-
-    async def upstream_state(self, network: str) -> UpstreamState:
-        """Freshness of ``network``'s data: ok, degraded (with reasons) or down."""
-        try:
-            status = await self.ingestor_status(network)
-        except BusError as exc:
-            credentials = "credentials" in str(exc)
-            reason = f"event bus (Redis) {'refused our credentials' if credentials else 'unreachable'}"
-            return UpstreamState("down", (reason,), False, None, None)
-        if status is None:
-            return UpstreamState("down", (f"no ingestor is publishing {network}",), False, None, None)
-        age = time.time() - status.last_frame_ms / 1000 if status.last_frame_ms else None
-        reasons = []
-        if not status.upstream_connected:
-            reasons.append("ingestor disconnected from the mempool upstream")
-        if age is None or age > self.settings.stale_after_s:
-            reasons.append(f"no upstream data for {age:.0f} s" if age is not None else "no upstream data yet")
-        return UpstreamState("degraded" if reasons else "ok", tuple(reasons), status.upstream_connected, age, status)
-
-    async def require_fresh(self, network: str) -> UpstreamState:
-        """The upstream state, or :class:`MCPUpstreamError` when it is not usable."""
-        state = await self.upstream_state(network)
-        if state.status != "ok":
-            raise MCPUpstreamError(
-                f"mempool data for {network} is unavailable: {'; '.join(state.reasons)}. "
-                "The service reconnects on its own; retry in about 30 s, or call health for details."
+        settings = self.settings
+        served = settings.served_networks
+        probe = await self._probe(network) if network in served else _Probe("ok")
+        return assess(
+            Facts(
+                network=network,
+                served=served,
+                shutting_down=self.shutting_down.is_set(),
+                bus=probe.bus,
+                ingestor=probe.status,
+                topics=probe.topics,
+                stale_after_s=settings.stale_after_s,
+                now_s=time.time(),
             )
-        return state
+        )
+
+    async def _probe(self, network: str) -> _Probe:
+        cached = self._probes.get(network)
+        if cached is not None and time.monotonic() - cached[0] < PROBE_CACHE_S:
+            return cached[1]
+        probing = self._probing.get(network)
+        if probing is None:
+            probing = asyncio.create_task(self._read_facts(network), name=f"probe-{network}")
+            self._probing[network] = probing
+            probing.add_done_callback(lambda done: self._forget_probe(network, done))
+        return await asyncio.shield(probing)
+
+    async def _read_facts(self, network: str) -> _Probe:
+        started = time.monotonic()
+        backend = self.backend
+        try:
+            async with asyncio.timeout(self.settings.readiness_bus_timeout_s):
+                status, position, latest = await asyncio.gather(
+                    backend.read_status(network),
+                    backend.position(network),
+                    asyncio.gather(*(backend.latest(network, topic) for topic in STREAM_TOPICS)),
+                )
+        except TimeoutError:
+            probe = _Probe("unreachable")
+        except BusError as exc:
+            probe = _Probe(bus_state(exc))
+        else:
+            refused = position.writes_refused
+            topics = tuple(
+                TopicLatest(topic, event.id if event else None, event.ts_ms if event else None)
+                for topic, event in zip(STREAM_TOPICS, latest, strict=True)
+            )
+            probe = _Probe(bus_state(refused) if refused is not None else "ok", status, topics)
+        self._probes[network] = (started, probe)
+        return probe
+
+    def _forget_probe(self, network: str, probe: asyncio.Task[_Probe]) -> None:
+        if self._probing.get(network) is probe:
+            del self._probing[network]
+        if not probe.cancelled():
+            probe.exception()  # retrieved here: every waiter may have gone
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    bus: BusState
+    status: IngestorStatus | None = None
+    topics: tuple[TopicLatest, ...] = ()

@@ -6,7 +6,6 @@ token, so Kubernetes probes and Prometheus reach them by pod IP. ``/mcp`` is gua
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_gateway.gateway import Gateway
-from shared.errors import BusError
 from shared.metrics import metrics_endpoint
 
 MCP_PATH = "/mcp"
@@ -140,15 +138,16 @@ def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[Collec
         return JSONResponse({"status": "ok", "uptime_s": round(time.time() - started, 1)})
 
     async def readyz(request: Request) -> JSONResponse:
-        reasons = []
-        if gateway.shutting_down.is_set():
-            reasons.append("shutting down")
-        try:
-            await asyncio.wait_for(gateway.backend.ping(), settings.readiness_bus_timeout_s)
-        except (BusError, TimeoutError):
-            reasons.append("event bus (Redis) unreachable")
-        body = {"ready": not reasons, "reasons": reasons, "active_streams": gateway.active_streams}
-        return JSONResponse(body, status_code=503 if reasons else 200)
+        # Ready exactly when a waiting call gets every event published now: the bus answers and this process
+        # is not shutting down. A missing or disconnected ingestor leaves the pod ready (see availability).
+        availability = await gateway.availability(settings.network)
+        body = {
+            "ready": availability.ready,
+            "status": availability.status,
+            "reasons": list(availability.reasons),
+            "active_streams": gateway.active_streams,
+        }
+        return JSONResponse(body, status_code=200 if availability.ready else 503)
 
     return Starlette(
         routes=[

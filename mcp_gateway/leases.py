@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from shared.bus import Coordinator
-from shared.errors import BusUnavailable, CapacityError
+from shared.errors import BusError, CapacityError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class LeaseKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
         for network, address in list(self._slots):
-            with contextlib.suppress(BusUnavailable):
+            with contextlib.suppress(BusError):
                 await self._coordinator.release_lease(network, address, self.holder)
         self._slots.clear()
 
@@ -95,7 +95,10 @@ class LeaseKeeper:
         try:
             if slot.calls == 1:
                 async with slot.lock:
-                    await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
+                    try:
+                        await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
+                    except BusError as exc:  # transient: the renewal rounds create it once the bus answers
+                        log.warning("could not lease %s yet, the next renewal round retries: %s", address, exc)
             yield
             ended_normally = True
         finally:
@@ -114,7 +117,7 @@ class LeaseKeeper:
                     await self._coordinator.renew_lease(network, address, self.holder, self._linger_s)
                 else:
                     await self._coordinator.release_lease(network, address, self.holder)
-            except BusUnavailable as exc:
+            except BusError as exc:
                 log.warning("could not %s the lease on %s: %s", "extend" if linger else "release", address, exc)
             finally:
                 if not slot.calls and self._slots.get(key) is slot:

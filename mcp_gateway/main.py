@@ -68,7 +68,7 @@ class GatewayProbe:
 
     async def upstream(self) -> str:
         """``connected``, or a stable phrase for what is wrong (reasons with changing numbers are not used)."""
-        state = await self.gateway.upstream_state(self.gateway.settings.network)
+        state = await self.gateway.availability(self.gateway.settings.network)
         if state.status == "ok":
             return "connected"
         if state.ingestor is None:

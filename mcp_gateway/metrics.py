@@ -38,6 +38,20 @@ class GatewayMetrics:
         self.busy_rejections = Counter(
             "gateway_busy_rejections_total", "Calls refused because a limit was reached.", ["limit"], registry=r
         )
+        self.refusals = Counter(
+            "gateway_refusals_total",
+            "Tool calls refused at once, by reason (network_not_served, busy, invalid_parameter, no_data_yet, "
+            "bus_unreachable, ...).",
+            ["reason"],
+            registry=r,
+        )
+        self.quiet_waits = Counter(
+            "gateway_quiet_waits_total",
+            "Waiting calls that ended without an event, by the first reason the gateway knew of (no_events: "
+            "nothing was wrong, nothing happened; no_ingestor, upstream_stale, bus_unreachable, ...).",
+            ["reason"],
+            registry=r,
+        )
         self.listen_streams = Gauge("gateway_listen_streams", "Open subscriptions/listen streams.", registry=r)
         self.tracked_addresses = Gauge(
             "gateway_tracked_addresses", "Addresses this process holds leases on.", registry=r

@@ -6,9 +6,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from mcp_gateway.availability import BusState, Status
 from shared.models import AddressActivity, Block, FeeChartPoint, GapNotice, MempoolBlocks, Stats
-
-Status = Literal["ok", "degraded", "down"]
 
 
 def _kind(value: Any) -> str:
@@ -61,9 +60,12 @@ EnvelopeT = TypeVar("EnvelopeT", bound=_Envelope)
 
 
 class Freshness(BaseModel):
-    """How fresh the upstream data is right now."""
+    """How fresh the upstream data is right now, and why a call may have been quiet."""
 
-    status: Status = Field(description="ok; degraded (upstream disconnected or stale); down (no data source).")
+    status: Status = Field(
+        description="ok; degraded (no ingestor reporting, upstream disconnected or stale, Redis refusing writes); "
+        "down (network not served, Redis unreachable, gateway shutting down)."
+    )
     reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
     upstream_connected: bool = Field(description="Whether the ingestor is connected to mempool.space.")
     last_upstream_frame_age_s: float | None = Field(
@@ -97,10 +99,16 @@ class TopicAge(BaseModel):
 class HealthReport(BaseModel):
     """Health of the service for one network."""
 
-    status: Status = Field(description="ok when all is well; degraded or down otherwise (see reasons).")
+    status: Status = Field(
+        description="ok when all is well; degraded: waiting calls wait and return what arrives (see reasons); "
+        "down: this network is not served, or Redis is unreachable, or this gateway is shutting down."
+    )
     reasons: list[str] = Field(default_factory=list, description="What is wrong, when status is not ok.")
     network: str
-    bus: Literal["ok", "unreachable"] = Field(description="Whether the event bus (Redis) answers.")
+    bus: BusState = Field(
+        description="The event bus (Redis): ok, unreachable, credentials_refused, out_of_memory or read_only "
+        "(it answers but refuses writes), error."
+    )
     bus_kind: Literal["redis", "embedded"]
     upstream_connected: bool
     last_upstream_frame_age_s: float | None = None

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 
+from mcp_gateway.availability import Availability, bus_failure_message, bus_state, no_data_message
 from mcp_gateway.gateway import Gateway
 from shared.bitcoin.addresses import validate_address
 from shared.errors import BusError, InvalidAddress
 from shared.events import STREAM_TOPICS, address_topic
 from shared.settings import NETWORKS
+
+log = logging.getLogger(__name__)
 
 SCHEME = "mempool"
 ADDRESS_RECENT_EVENTS = 20
@@ -59,13 +62,33 @@ def parse_uri(uri: str) -> ResourceTarget | None:
     return ResourceTarget(network, topic) if topic in STREAM_TOPICS else None
 
 
+def _refused(uri: str, message: str, level: int = logging.INFO) -> ResourceError:
+    """A resource error with a clear message, logged here in one line (the caller's mistake or a known state)."""
+    log.log(level, "resource %r refused: %s", uri, message)
+    return ResourceError(message, log_level=logging.DEBUG)
+
+
+async def _served(gateway: Gateway, network: str, uri: str) -> Availability:
+    availability = await gateway.availability(network)
+    refusal = availability.refusal()
+    if refusal is not None:
+        raise _refused(uri, refusal)
+    return availability
+
+
+def _bus_failure(uri: str, error: BusError) -> ResourceError:
+    return _refused(uri, bus_failure_message(bus_state(error)), logging.WARNING)
+
+
 async def _latest_json(gateway: Gateway, network: str, topic: str) -> str:
+    uri = topic_uri(network, topic)
+    availability = await _served(gateway, network, uri)
     try:
         event = await gateway.backend.latest(network, topic)
-    except BusError:
-        raise ResourceError("the event bus is unreachable right now; retry in a few seconds") from None
+    except BusError as exc:
+        raise _bus_failure(uri, exc) from None
     if event is None:
-        raise ResourceError(f"no {topic} data for {network} yet; the feed may still be starting")
+        raise _refused(uri, no_data_message(availability, topic))
     return event.raw
 
 
@@ -94,11 +117,10 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         mime_type="application/json",
     )
     async def read_topic(network: str, topic: str) -> str:
-        target = parse_uri(topic_uri(network, topic))
+        uri = topic_uri(network, topic)
+        target = parse_uri(uri)
         if target is None:
-            raise ResourceError(
-                f"unknown network or topic; topics are {', '.join(STREAM_TOPICS)}", log_level=logging.INFO
-            )
+            raise _refused(uri, f"unknown network or topic; topics are {', '.join(STREAM_TOPICS)}")
         return await _latest_json(gateway, target.network, target.topic)
 
     @mcp.resource(
@@ -108,11 +130,13 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         mime_type="application/json",
     )
     async def read_address(network: str, address: str) -> str:
-        target = parse_uri(address_uri(network, address))
+        uri = address_uri(network, address)
+        target = parse_uri(uri)
         if target is None:
-            raise ResourceError("invalid network or address", log_level=logging.INFO)
+            raise _refused(uri[:200], "invalid network or address")
+        await _served(gateway, target.network, uri)
         try:
             events = await gateway.backend.recent(target.network, target.topic, ADDRESS_RECENT_EVENTS)
-        except BusError:
-            raise ResourceError("the event bus is unreachable right now; retry in a few seconds") from None
+        except BusError as exc:
+            raise _bus_failure(uri, exc) from None
         return "[" + ",".join(event.raw for event in events) + "]"

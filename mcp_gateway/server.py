@@ -46,8 +46,11 @@ class ToolMetrics(Middleware):
             result = await call_next(context)
             outcome = "ok"
             return result
-        except (ToolError, ValidationError, NotFoundError):  # refused with a clear message, not a failure
+        except (ToolError, ValidationError, NotFoundError) as exc:  # refused with a clear message, not a failure
             outcome = "tool_error"
+            refusal = "invalid_parameter" if isinstance(exc, ValidationError) else getattr(exc, "refusal", None)
+            if refusal is not None:
+                self._metrics.refusals.labels(refusal).inc()
             raise
         except asyncio.CancelledError:
             outcome = "cancelled"

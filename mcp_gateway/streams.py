@@ -7,23 +7,41 @@ Order of operations (so nothing falls between history and live):
 3. catch up from history after that point (reporting ``gap`` if the window no longer reaches it);
 4. take live events, skipping any already delivered (ids only grow), until ``max_events`` or the deadline;
    when the hub says live delivery may have lost events, catch up from history again.
+
+What ended the wait decides ``timed_out`` (the deadline: true; ``max_events`` or a shutdown: false), once.
+A cursor ahead of the newest event of its epoch means "from now"; ``gap`` is true only when events may
+really have been missed (the history window moved past the cursor, or the epoch changed). A bus error
+is transient: the call retries until its deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from mcp_gateway.availability import BusState, bus_state
 from mcp_gateway.cursor import Cursor
 from mcp_gateway.gateway import Gateway
 from shared.bus import HistoryPage, Resync, Subscriber
+from shared.errors import BusError, BusUnavailable
 from shared.events import Event
+from shared.retry import retrying
 
-EventSink = Callable[[Event, float], Awaitable[None]]
-"""Pushes an event to the caller; returns by the deadline (``time.monotonic()``) or raises TimeoutError."""
+EventSink = Callable[[Event, str, float], Awaitable[None]]
+"""Pushes an event (and its epoch) to the caller; returns by the deadline (``time.monotonic()``) or raises
+TimeoutError."""
 EventFilter = Callable[[Event], bool]
 HISTORY_PAGE = 200
+BUS_RETRY_FIRST_S, BUS_RETRY_MAX_S = 0.05, 0.5
+READ_GRACE_S = 1.0
+"""How long past the call's deadline a bus read that already started may take (a hung Redis)."""
+"""Pauses between two tries of a call that waits for the bus to answer again (seconds)."""
+_RETRIES = logging.getLogger(f"{__name__}.retries")
+_RETRIES.setLevel(logging.ERROR)  # not one line per waiting call and retry: the bus logs an outage once
 
 
 @dataclass(slots=True)
@@ -34,6 +52,8 @@ class Collected:
     cursor: Cursor = field(default_factory=lambda: Cursor(None, 0))
     gap: bool = False
     timed_out: bool = False
+    bus_trouble: BusState | None = None
+    """The state of the bus when it last failed during the call (None: it answered throughout)."""
 
 
 class _Collector:
@@ -53,38 +73,111 @@ class _Collector:
         self.deadline = deadline
         self.accept = accept
         self.result = Collected()
+        self.started = False
+        self.behind = False
+        """Live delivery may have lost events: catch up from history before taking live ones again."""
 
     @property
     def full(self) -> bool:
         return len(self.result.events) >= self.max_events
 
+    async def run(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
+        """Start, then follow until full or the deadline; ride out bus errors until the deadline.
+
+        Raises the last :class:`~shared.errors.BusError` when the deadline came while the bus still failed.
+        """
+        deadline_passed = asyncio.Event()
+        timer = asyncio.get_running_loop().call_at(self.deadline, deadline_passed.set)  # loop time is monotonic
+        last_error: list[BaseException] = []
+
+        def note(error: BaseException) -> None:
+            last_error[:] = [error]
+            if isinstance(error, BusError):
+                self.result.bus_trouble = bus_state(error)
+
+        try:
+            async for attempt in retrying(
+                f"read {self.topic} events",
+                on=BusError,
+                first_s=BUS_RETRY_FIRST_S,
+                max_s=BUS_RETRY_MAX_S,
+                stop=deadline_passed,
+                on_retry=note,
+                logger=_RETRIES,
+            ):
+                with attempt:
+                    await self._step(cursor, subscriber)
+                    return
+        finally:
+            timer.cancel()
+        if last_error:
+            raise last_error[0]
+        await self._step(cursor, subscriber)  # the deadline passed before a first attempt: one, then
+
+    async def _step(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
+        if not self.started:
+            await self.start(cursor)
+        elif self.behind:
+            await self.catch_up()
+        if not self.full:
+            await self.follow(subscriber)
+
     async def start(self, cursor: Cursor | None) -> None:
+        """Find the starting point (once: a retry after a bus error goes on from where it stopped)."""
         if cursor is None:
-            position = await self.gateway.backend.position(self.network)
-            self.result.cursor = Cursor(position.epoch, position.last_id)
+            async with self._bounded("read position"):
+                position = await self.gateway.backend.position(self.network)
+            self._start_at(Cursor(position.epoch, position.last_id))
             return
         page = await self._page(cursor.last_id)
-        epoch = page.position.epoch
-        if cursor.epoch is not None and cursor.epoch != epoch:
-            self.result.gap = True
-            self.result.cursor = Cursor(epoch, page.position.last_id)
-            return
-        self.result.cursor = Cursor(epoch, cursor.last_id)
-        if await self._consume(page):
-            await self.catch_up()
+        position = page.position
+        if cursor.epoch is not None and cursor.epoch != position.epoch:
+            self._start_at(Cursor(position.epoch, position.last_id), gap=True)  # what followed it is gone
+        elif cursor.last_id > position.last_id:
+            # Ahead of the newest event: in this epoch nothing followed it yet, so from now on; a bare id
+            # this epoch never reached comes from an older one, whose later events may have been missed.
+            self._start_at(Cursor(position.epoch, position.last_id), gap=cursor.epoch is None)
+        else:
+            self._start_at(Cursor(position.epoch, cursor.last_id))
+            self.behind = True
+            if await self._consume(page):
+                await self.catch_up()
+            self.behind = False
+
+    def _start_at(self, cursor: Cursor, *, gap: bool = False) -> None:
+        self.result.cursor = cursor
+        self.result.gap |= gap
+        self.started = True
 
     async def catch_up(self) -> None:
+        self.behind = True
         while not self.full:
             page = await self._page(self.result.cursor.last_id)
-            if page.position.epoch != self.result.cursor.epoch:
+            position = page.position
+            if position.epoch != self.result.cursor.epoch:
                 self.result.gap = True
-                self.result.cursor = Cursor(page.position.epoch, 0)
+                self.result.cursor = Cursor(position.epoch, 0)
                 continue
+            if self.result.cursor.last_id > position.last_id:  # the sequence went back: ids may repeat
+                self.result.gap = True
+                self.result.cursor = Cursor(position.epoch, position.last_id)
+                break
             if not await self._consume(page):
-                return
+                break
+        self.behind = False
 
     async def _page(self, after: int) -> HistoryPage:
-        return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
+        async with self._bounded("read history"):
+            return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """A bus read that a hung Redis cannot stretch past the call's deadline (plus a short grace)."""
+        try:
+            async with asyncio.timeout_at(self.deadline + READ_GRACE_S):
+                yield
+        except TimeoutError:
+            raise BusUnavailable(f"{what}: the event bus did not answer before the call's deadline") from None
 
     async def _consume(self, page: HistoryPage) -> bool:
         self.result.gap |= page.gap
@@ -103,20 +196,21 @@ class _Collector:
             return
         self.result.events.append(event)
         try:
-            await self.on_event(event, self.deadline)
+            await self.on_event(event, cursor.epoch or "", self.deadline)
         except TimeoutError:
             self.result.timed_out = True  # the caller stopped reading: keep the event for the result
 
-    async def follow(self, subscriber: Subscriber, deadline: float) -> None:
-        while not self.full and not self.gateway.shutting_down.is_set():
-            remaining = deadline - time.monotonic()
+    async def follow(self, subscriber: Subscriber) -> None:
+        """Take live events until full, the deadline or shutdown; what ended the wait sets ``timed_out``."""
+        shutting_down = self.gateway.shutting_down
+        while not self.full and not shutting_down.is_set():
+            remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.result.timed_out = True
                 return
             message = await subscriber.get(remaining)
-            if message is None:
-                if time.monotonic() >= deadline:
-                    self.result.timed_out = True
+            if message is None:  # the wait's timer ran out, or a shutdown closed the subscriber
+                self.result.timed_out = not shutting_down.is_set()
                 return
             if isinstance(message, Resync):
                 await self.catch_up()
@@ -138,13 +232,19 @@ async def collect(
     """Gather up to ``max_events`` events of ``topic`` after ``cursor`` (or from now), within ``timeout_s``.
 
     ``on_event`` runs for each event as soon as it is taken (to push it to the caller). With ``accept``,
-    events it rejects advance the cursor but are neither returned nor pushed.
+    events it rejects advance the cursor but are neither returned nor pushed. Bus errors are ridden out
+    until the deadline (the bus comes back on its own); :class:`~shared.errors.BusError` is raised only
+    when the bus never answered during the whole call, so there is no position to return.
     """
     deadline = time.monotonic() + timeout_s
     collector = _Collector(gateway, network, topic, max_events, on_event, accept, deadline)
     channel = gateway.names(network).channel(topic)
     async with gateway.hub.subscribe(channel) as subscriber:
-        await collector.start(cursor)
-        if not collector.full:
-            await collector.follow(subscriber, deadline)
+        try:
+            await collector.run(cursor, subscriber)
+        except BusError as exc:
+            collector.result.bus_trouble = bus_state(exc)
+            if not collector.started:
+                raise
+            collector.result.timed_out = not gateway.shutting_down.is_set()
     return collector.result

@@ -254,6 +254,12 @@ class GatewaySettings(BusSettings):
         validation_alias=AliasChoices("MEMPOOL_WS_AUTH_TOKEN", "auth_token"),
         description="When set, /mcp requires 'Authorization: Bearer <token>'.",
     )
+    networks: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Networks this deployment serves: one ingestor publishes each of them to the bus "
+        "(comma-separated in the environment, e.g. 'mainnet,testnet4'). Empty means only 'network'. Calls for "
+        "any other network are refused at once, naming these.",
+    )
     http_max_header_bytes: int = Field(
         default=32 * 1024,
         ge=1024,
@@ -288,7 +294,7 @@ class GatewaySettings(BusSettings):
         "(at most http_head_timeout_s).",
     )
 
-    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -304,11 +310,30 @@ class GatewaySettings(BusSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _network_is_served(self) -> GatewaySettings:
+        if self.networks and self.network not in self.networks:
+            raise ValueError(
+                f"network {self.network} (the default of calls) must be one of networks ({', '.join(self.networks)})"
+            )
+        return self
+
+    @property
+    def served_networks(self) -> tuple[Network, ...]:
+        """The networks calls may ask for, the default one first."""
+        return (self.network, *(network for network in dict.fromkeys(self.networks) if network != self.network))
+
 
 class ServeSettings(IngestorSettings, GatewaySettings):
     """Settings of ``mempool-ws serve``: ingestor and gateway in one process."""
 
     transport: Literal["stdio", "http"] = Field(default="stdio", description="MCP transport to serve.")
+
+    @model_validator(mode="after")
+    def _embedded_serves_its_network(self) -> ServeSettings:
+        if self.redis_url is None:  # the embedded bus holds only what this process's own ingestor publishes
+            object.__setattr__(self, "networks", [self.network])
+        return self
 
 
 class SimSettings(_Base):

@@ -18,6 +18,7 @@ from mcp_gateway.tools.common import (
     NetworkParam,
     StreamRequest,
     WantParam,
+    admit,
     bounded_int,
     bounded_seconds,
     bus_errors,
@@ -26,7 +27,7 @@ from mcp_gateway.tools.common import (
     wait,
 )
 from shared.bitcoin.addresses import validate_address
-from shared.errors import InvalidAddress
+from shared.errors import BusError, InvalidAddress
 from shared.events import address_topic
 from shared.settings import Network
 
@@ -63,12 +64,14 @@ def canonical_address(address: str, network: Network) -> str:
 
 
 async def _check_capacity(gateway: Gateway, request: StreamRequest, address: str) -> None:
-    with bus_errors():
-        state = await gateway.require_fresh(request.network)
-        leased = await gateway.backend.leased_addresses(request.network)
-    status = state.ingestor
+    """Refuse an address the ingestor cannot track (capacity); without a status record, admit it."""
+    status = (await admit(gateway, request.network)).ingestor
     if status is None:
         return
+    try:
+        leased = await gateway.backend.leased_addresses(request.network)
+    except BusError:
+        return  # the bus is away for now: the call waits for it like any other
     if address in status.rejected_addresses or (address not in leased and len(leased) >= status.address_capacity):
         gateway.metrics.busy_rejections.labels("addresses").inc()
         raise BusyError(
@@ -100,10 +103,11 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         request = stream_request(
             gateway, want=want, max_events=max_events, timeout_s=timeout_s, cursor=cursor, network=network
         )
+        await admit(gateway, request.network)
         canonical = canonical_address(address, request.network)  # type: ignore[arg-type]
         topic = address_topic(canonical)
         if not request.want:
-            return await pull(gateway, request, topic, AddressEnvelope)
+            return await pull(gateway, request, topic, AddressEnvelope, none_is_an_answer=True)
         await _check_capacity(gateway, request, canonical)
         with bus_errors():
             async with gateway.leases.hold(request.network, canonical):

@@ -18,8 +18,17 @@ from mcp_gateway.cursor import Cursor
 from mcp_gateway.errors import InvalidParameter
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import AlertResult
-from mcp_gateway.streams import collect
-from mcp_gateway.tools.common import CursorParam, NetworkParam, bounded_seconds, bus_errors, freshness_of
+from mcp_gateway.tools.common import (
+    CursorParam,
+    NetworkParam,
+    admit,
+    bounded_seconds,
+    collect_or_explain,
+    count_quiet,
+    freshness_of,
+    stream_request,
+)
+from shared.errors import BusError
 from shared.events import TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Event
 
 Extractor = Callable[[dict[str, Any]], float | None]
@@ -112,7 +121,6 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
             return value > threshold if above is not None else value < threshold
 
         condition = f"{metric} {'above' if above is not None else 'below'} {threshold:g}"
-        net = network or settings.network
         started = time.monotonic()
         seen: dict[str, Any] = {}
 
@@ -123,32 +131,28 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
             seen.update(value=value, event=event)
             return holds(value)
 
-        async def push(event: Event, deadline: float) -> None:
+        async def push(event: Event, epoch: str, deadline: float) -> None:
+            message = json.dumps({"cursor": f"{epoch}:{event.id}", "condition": condition, "value": seen.get("value")})
             async with asyncio.timeout_at(deadline):
-                await ctx.report_progress(1, 1, json.dumps({"condition": condition, "value": seen.get("value")}))
+                await ctx.report_progress(1, 1, message)
 
-        with bus_errors():
-            await gateway.require_fresh(net)
-            latest = await gateway.backend.latest(net, watch.topic)
-            already = cursor is None and latest is not None and accept(latest)
-            if already:
-                assert latest is not None
-                position = await gateway.backend.position(net)
-                result_cursor = str(Cursor(position.epoch, latest.seq))
-            else:
-                async with gateway.stream_slot():
-                    collected = await collect(
-                        gateway,
-                        net,
-                        watch.topic,
-                        cursor=Cursor.parse(cursor) if cursor else None,
-                        max_events=1,
-                        timeout_s=timeout_s or settings.default_timeout_s,
-                        on_event=push,
-                        accept=accept,
-                    )
-                result_cursor = str(collected.cursor)
-        state = await gateway.upstream_state(net)
+        request = stream_request(gateway, want=True, max_events=1, timeout_s=timeout_s, cursor=cursor, network=network)
+        await admit(gateway, request.network)
+        already, result_cursor = False, ""
+        try:
+            latest = await gateway.backend.latest(request.network, watch.topic)
+            if cursor is None and latest is not None and accept(latest):
+                position = await gateway.backend.position(request.network)
+                already, result_cursor = True, str(Cursor(position.epoch, latest.seq))
+        except BusError:
+            seen.clear()  # the bus is away: wait for it like any waiting call
+        if not already:
+            async with gateway.stream_slot():
+                collected = await collect_or_explain(gateway, request, watch.topic, on_event=push, accept=accept)
+            result_cursor = str(collected.cursor)
+        availability = await gateway.availability(request.network)
+        if not already and not collected.events:
+            count_quiet(gateway, collected, availability)
         event: Event | None = seen.get("event")
         triggered = already or (event is not None and holds(seen["value"]))
         return AlertResult(
@@ -161,7 +165,7 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
             event_id=event.id if event else None,
             waited_s=round(time.monotonic() - started, 3),
             cursor=result_cursor,
-            freshness=freshness_of(state),
+            freshness=freshness_of(availability),
         )
 
     mcp.tool(

@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from fastmcp import Context
 from pydantic import Field
 
+from mcp_gateway.availability import Availability, bus_failure_message, bus_state, no_data_message
 from mcp_gateway.cursor import Cursor
-from mcp_gateway.errors import BusyError, MCPUpstreamError
-from mcp_gateway.gateway import Gateway, UpstreamState
+from mcp_gateway.errors import BusyError, MCPUpstreamError, NetworkNotServed, NoDataYet
+from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import EnvelopeT, Freshness, StreamResult
-from mcp_gateway.streams import EventFilter, collect
-from mcp_gateway.tools.progress import direct_progress
+from mcp_gateway.streams import Collected, EventFilter, EventSink, collect
+from mcp_gateway.tools.progress import direct_progress, progress_message
 from shared.errors import BusError, CapacityError
 from shared.events import Event
 from shared.metrics import topic_label
@@ -70,6 +71,15 @@ def stream_request(
     )
 
 
+async def admit(gateway: Gateway, network: str) -> Availability:
+    """The availability of ``network``; refuse at once (only) a network this deployment does not serve."""
+    availability = await gateway.availability(network)
+    refusal = availability.refusal()
+    if refusal is not None:
+        raise NetworkNotServed(refusal)
+    return availability
+
+
 @contextlib.contextmanager
 def bus_errors() -> Iterator[None]:
     """Translate bus and capacity errors into tool errors an agent can act on."""
@@ -77,48 +87,64 @@ def bus_errors() -> Iterator[None]:
         yield
     except CapacityError as exc:
         raise BusyError(str(exc)) from None
-    except BusError:
-        raise MCPUpstreamError(
-            "the event bus is unreachable right now; retry in a few seconds (call health for details)"
-        ) from None
+    except BusError as exc:
+        state = bus_state(exc)
+        raise MCPUpstreamError(bus_failure_message(state), refusal=f"bus_{state}") from None
 
 
-def freshness_of(state: UpstreamState) -> Freshness:
+def freshness_of(availability: Availability) -> Freshness:
     """The freshness part of a result."""
-    age = round(state.last_frame_age_s, 3) if state.last_frame_age_s is not None else None
+    age = availability.last_frame_age_s
     return Freshness(
-        status=state.status,  # type: ignore[arg-type]
-        reasons=list(state.reasons),
-        upstream_connected=state.upstream_connected,
-        last_upstream_frame_age_s=age,
+        status=availability.status,
+        reasons=list(availability.reasons),
+        upstream_connected=availability.upstream_connected,
+        last_upstream_frame_age_s=round(age, 3) if age is not None else None,
     )
 
 
-def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> Any:
-    """A sink that pushes each event to the caller as a progress notification (message = event JSON)."""
+def progress_pusher(gateway: Gateway, ctx: Context, topic: str) -> EventSink:
+    """A sink that pushes each event to the caller as a progress notification.
+
+    Its message is the event envelope JSON with the full resumable cursor first (``progress_message``).
+    """
     counter = itertools.count(1)
     delivered = gateway.metrics.events_delivered.labels(topic_label(topic))
     lag = gateway.metrics.delivery_lag
     direct = direct_progress(ctx)
 
-    async def push(event: Event, deadline: float) -> None:
+    async def push(event: Event, epoch: str, deadline: float) -> None:
         lag.observe(max(0.0, time.time() - event.ts_ms / 1000))
         delivered.inc()
+        message = progress_message(epoch, event.id, event.raw)
         if direct is not None:
-            await direct(next(counter), event.raw, deadline)
+            await direct(next(counter), message, deadline)
         else:
             async with asyncio.timeout_at(deadline):
-                await ctx.report_progress(next(counter), None, event.raw)
+                await ctx.report_progress(next(counter), None, message)
 
     return push
 
 
-async def pull(gateway: Gateway, request: StreamRequest, topic: str, model: type[EnvelopeT]) -> StreamResult[EnvelopeT]:
-    """The latest events of ``topic`` at once (``want=false``)."""
+async def pull(
+    gateway: Gateway,
+    request: StreamRequest,
+    topic: str,
+    model: type[EnvelopeT],
+    *,
+    none_is_an_answer: bool = False,
+) -> StreamResult[EnvelopeT]:
+    """The latest events of ``topic`` at once (``want=false``).
+
+    Without any event, a topic pull says why and when to call again (``NoDataYet``); with
+    ``none_is_an_answer`` (an address nobody paid), the empty result is the answer.
+    """
+    availability = await admit(gateway, request.network)
     with bus_errors():
-        state = await gateway.require_fresh(request.network)
         events = await gateway.backend.recent(request.network, topic, request.max_events)
         position = await gateway.backend.position(request.network)
+    if not events and not none_is_an_answer:
+        raise NoDataYet(no_data_message(availability, topic))
     last = events[-1].seq if events else position.last_id
     return StreamResult[model](  # type: ignore[valid-type]
         network=request.network,
@@ -127,7 +153,7 @@ async def pull(gateway: Gateway, request: StreamRequest, topic: str, model: type
         cursor=str(Cursor(position.epoch, last)),
         gap=False,
         timed_out=False,
-        freshness=freshness_of(state),
+        freshness=freshness_of(availability),
     )
 
 
@@ -139,21 +165,22 @@ async def wait(
     model: type[EnvelopeT],
     accept: EventFilter | None = None,
 ) -> StreamResult[EnvelopeT]:
-    """Wait for new events of ``topic`` (``want=true``), pushing each one as it arrives."""
-    with bus_errors():
-        await gateway.require_fresh(request.network)
-        async with gateway.stream_slot():
-            collected = await collect(
-                gateway,
-                request.network,
-                topic,
-                cursor=request.cursor,
-                max_events=request.max_events,
-                timeout_s=request.timeout_s,
-                on_event=progress_pusher(gateway, ctx, topic),
-                accept=accept,
-            )
-    state = await gateway.upstream_state(request.network)
+    """Wait for new events of ``topic`` (``want=true``), pushing each one as it arrives.
+
+    Admitted in every transient state (no ingestor yet, Redis just back or still away, stale data); the
+    result's ``freshness`` says why it was quiet.
+    """
+    await admit(gateway, request.network)
+    async with gateway.stream_slot():
+        collected = await collect_or_explain(
+            gateway,
+            request,
+            topic,
+            on_event=progress_pusher(gateway, ctx, topic),
+            accept=accept,
+        )
+    availability = await gateway.availability(request.network)
+    count_quiet(gateway, collected, availability)
     return StreamResult[model](  # type: ignore[valid-type]
         network=request.network,
         topic=topic,
@@ -161,8 +188,45 @@ async def wait(
         cursor=str(collected.cursor),
         gap=collected.gap,
         timed_out=collected.timed_out,
-        freshness=freshness_of(state),
+        freshness=freshness_of(availability),
     )
+
+
+async def collect_or_explain(
+    gateway: Gateway,
+    request: StreamRequest,
+    topic: str,
+    *,
+    on_event: EventSink,
+    accept: EventFilter | None = None,
+    max_events: int | None = None,
+) -> Collected:
+    """:func:`collect` for a call; a bus that never answered during the whole wait becomes a tool error."""
+    try:
+        return await collect(
+            gateway,
+            request.network,
+            topic,
+            cursor=request.cursor,
+            max_events=max_events or request.max_events,
+            timeout_s=request.timeout_s,
+            on_event=on_event,
+            accept=accept,
+        )
+    except BusError as exc:
+        state = bus_state(exc)
+        gateway.metrics.quiet_waits.labels(f"bus_{state}").inc()
+        raise MCPUpstreamError(
+            f"no events, because the event bus (Redis) could not be read during this whole call "
+            f"({request.timeout_s:g} s, {state.replace('_', ' ')}); call health to follow the outage, and call again"
+        ) from None
+
+
+def count_quiet(gateway: Gateway, collected: Collected, availability: Availability) -> None:
+    """Count a wait that ended without an event, by the first reason the gateway knew of."""
+    if not collected.events:
+        reason = f"bus_{collected.bus_trouble}" if collected.bus_trouble else availability.quiet_reason
+        gateway.metrics.quiet_waits.labels(reason).inc()
 
 
 def bounded_int(limit: int, description: str) -> Any:

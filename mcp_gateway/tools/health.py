@@ -13,35 +13,32 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import HealthReport, TopicAge
 from mcp_gateway.tools.common import NETWORK_DOC
 from shared.bus import MemoryBackend
-from shared.errors import BusError
-from shared.events import STREAM_TOPICS
 from shared.settings import Network
 from shared.version import VERSION
 
 
 async def health_report(gateway: Gateway, network: str) -> HealthReport:
-    """The health of ``network`` as this gateway sees it."""
-    state = await gateway.upstream_state(network)
-    bus_ok = True
-    topics: list[TopicAge] = []
-    try:
-        for topic in STREAM_TOPICS:
-            latest = await gateway.backend.latest(network, topic)
-            age = round(time.time() - latest.ts_ms / 1000, 3) if latest else None
-            topics.append(TopicAge(topic=topic, latest_id=latest.id if latest else None, age_s=age))
-    except BusError:
-        bus_ok = False
-    status = state.ingestor
-    age = round(state.last_frame_age_s, 3) if state.last_frame_age_s is not None else None
+    """The health of ``network`` as this gateway sees it: the same verdict admission follows."""
+    availability = await gateway.availability(network)
+    status = availability.ingestor
+    age = availability.last_frame_age_s
+    now = time.time()
     return HealthReport(
-        status=state.status if bus_ok else "down",  # type: ignore[arg-type]
-        reasons=list(state.reasons) if bus_ok else ["event bus (Redis) unreachable"],
+        status=availability.status,
+        reasons=list(availability.reasons),
         network=network,
-        bus="ok" if bus_ok else "unreachable",
+        bus=availability.bus,
         bus_kind="embedded" if isinstance(gateway.backend, MemoryBackend) else "redis",
-        upstream_connected=state.upstream_connected,
-        last_upstream_frame_age_s=age,
-        topics=topics,
+        upstream_connected=availability.upstream_connected,
+        last_upstream_frame_age_s=round(age, 3) if age is not None else None,
+        topics=[
+            TopicAge(
+                topic=topic.topic,
+                latest_id=topic.event_id,
+                age_s=round(now - topic.ts_ms / 1000, 3) if topic.ts_ms is not None else None,
+            )
+            for topic in availability.topics
+        ],
         tracked_addresses=status.tracked_addresses if status else None,
         address_capacity=status.address_capacity if status else None,
         active_streams=gateway.active_streams,
@@ -60,10 +57,10 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         name="health",
         title="Service health",
         description=(
-            "Health of the mempool feed: status 'ok' when data is flowing; 'degraded' or 'down' with the "
-            "reasons (upstream disconnected, data stale, Redis unreachable), plus the age of each topic's "
-            "latest event and address-tracking capacity. Call it when another tool reports the upstream "
-            "unavailable."
+            "Health of the mempool feed: status 'ok' when data is flowing; 'degraded' (waiting calls still "
+            "wait and return what arrives) or 'down' (network not served, Redis unreachable) with the reasons, "
+            "plus the age of each topic's latest event and address-tracking capacity. Call it when another "
+            "tool reports a problem or returns quiet."
         ),
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )

@@ -27,7 +27,17 @@ ProgressSender = Callable[[int, str, float], Awaitable[None]]
 _METHOD = '"jsonrpc":"2.0","method":"notifications/progress"'
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
+def progress_message(epoch: str, event_id: str, raw: str) -> str:
+    """The message of an event's progress notification: its envelope JSON with the full cursor first.
+
+    ``{"cursor":"<epoch>:<id>","v":1,"id":"<id>",...}``: the cursor resumes right after the event on
+    any pod and shows an epoch change. Spliced once per event (every waiting call shares the result).
+    """
+    return f'{{"cursor":"{epoch}:{event_id}",{raw[1:]}'
+
+
+@functools.lru_cache(maxsize=256)
 def _json_string(text: str) -> str:
     return json.dumps(text)
 

@@ -30,9 +30,10 @@ from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOP
 
 LOOP_DOC = (
     "Every event is also pushed to your client as a progress notification (its message is the event "
-    "JSON) the moment it arrives, and all of them are in the result. To follow the stream without "
-    "missing anything, call again with the returned cursor; if 'gap' is true some events were lost "
-    "(call with want=false for the current state). 'freshness' says whether the upstream is live."
+    "JSON, its resumable cursor first) the moment it arrives, and all of them are in the result. To follow "
+    "the stream without missing anything, call again with the returned cursor; if 'gap' is true some events "
+    "were lost (call with want=false for the current state). 'freshness' says whether the upstream is live "
+    "and why a call was quiet."
 )
 
 STREAM_ANNOTATIONS = ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=True)

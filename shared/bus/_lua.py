@@ -59,14 +59,17 @@ return result
 HISTORY = """
 -- KEYS[1] seq counter, KEYS[2] epoch, KEYS[3] history stream ('' = none);
 -- ARGV[1] after id, ARGV[2] count, ARGV[3] epoch candidate
--- returns {current seq, epoch, entries}; entries are {id, {field, value, ...}}
-redis.call('SET', KEYS[2], ARGV[3], 'NX')
+-- returns {current seq, epoch, entries, write refusal}; entries are {id, {field, value, ...}}; the write
+-- refusal is Redis's error reply to the epoch's SET NX ('' when writes are accepted), so reads still work
+-- while Redis refuses writes (out of memory, a read-only replica) and say so.
+local refused = redis.pcall('SET', KEYS[2], ARGV[3], 'NX')
+refused = type(refused) == 'table' and refused.err or ''
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local entries = {}
 if tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', KEYS[3], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
 end
-return {current, redis.call('GET', KEYS[2]), entries}
+return {current, redis.call('GET', KEYS[2]), entries, refused}
 """
 
 HOLD_LEADERSHIP = """

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.channels import Names
+from shared.errors import BusError
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
 
@@ -43,6 +44,8 @@ class Position:
     epoch: str
     """Changes when the sequence restarts (a Redis without persistence restarted, a new embedded bus)."""
     last_id: int
+    writes_refused: BusError | None = None
+    """Why the backend refuses writes now (out of memory, a read-only replica), or None: it accepts them."""
 
 
 @dataclass(frozen=True, slots=True)

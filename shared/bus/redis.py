@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from shared.bus import _lua
 from shared.bus._clients import Clients, ClientSettings, build_clients
@@ -223,10 +223,10 @@ class RedisBackend(Backend):
     async def history(self, network: str, topic: str, after: int, limit: int) -> HistoryPage:
         names = self.names(network)
         with self._translated("read history"):
-            current, epoch, entries = await self._history_script(
+            current, epoch, entries, refused = await self._history_script(
                 keys=[names.seq, names.epoch, names.history(topic)], args=[after, limit + 1, _new_epoch()]
             )
-        position = Position(epoch=str(epoch), last_id=int(current))
+        position = _position(current, epoch, refused, self.safe_url)
         if after > position.last_id:
             return HistoryPage(events=[], gap=True, has_more=False, position=position)
         parsed = [_entry_fields(entry) for entry in entries]
@@ -247,10 +247,10 @@ class RedisBackend(Backend):
     async def position(self, network: str) -> Position:
         names = self.names(network)
         with self._translated("read position"):
-            current, epoch, _ = await self._history_script(
+            current, epoch, _, refused = await self._history_script(
                 keys=[names.seq, names.epoch, names.history("")], args=[0, 0, _new_epoch()]
             )
-        return Position(epoch=str(epoch), last_id=int(current))
+        return _position(current, epoch, refused, self.safe_url)
 
     async def subscribe(self, channel: str) -> None:
         await self._live.subscribe(channel)
@@ -307,6 +307,14 @@ class RedisBackend(Backend):
 
 def _new_epoch() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def _position(current: Any, epoch: Any, refused: Any, where: str) -> Position:
+    """The position a HISTORY script read, with Redis's refusal of writes (its reply to the epoch's SET), if any."""
+    refusal = bus_error("write", ResponseError(str(refused)), where) if refused else None
+    if epoch is None:  # no epoch yet, and Redis refused to start one
+        raise refusal or BusError("read position: the network has no epoch")
+    return Position(epoch=str(epoch), last_id=int(current), writes_refused=refusal)
 
 
 def _entry_fields(entry: Sequence[Any]) -> dict[str, str]:

@@ -131,7 +131,11 @@ def test_unreachable_upstream_and_redis_are_one_line_per_attempt_and_the_process
     no_redis = ServiceProcess([*http, "--port", str(free_port()), "--redis-url", redis_url, *SIM], fast).start()
     processes.extend([no_upstream, no_redis])
     wait_until(lambda: no_upstream.output().count("reconnecting in") >= 3, 60, "three upstream attempts")
-    wait_until(lambda: no_redis.output().count("event bus unreachable, retrying") >= 3, 60, "three Redis attempts")
+    wait_until(
+        lambda: no_redis.output().count("ingestor.service: connect to the event bus failed") >= 3,
+        60,
+        "three Redis attempts",
+    )
     warning = next(line for line in no_upstream.output().splitlines() if "cannot reach the upstream" in line)
     assert upstream in warning and "--upstream-url sim" in warning
     for process in (no_upstream, no_redis):

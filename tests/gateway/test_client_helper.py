@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from mcp_gateway.client import stream
+from mcp_gateway.client import _Call, _from_result, _Position, stream
 from mcp_gateway.gateway import Gateway
 from tests.gateway.conftest import FakeFeed
 from tests.gateway.stack import running_stack, wait_ready
@@ -47,6 +47,67 @@ async def test_bad_parameters_are_raised_not_retried(gateway_client: tuple[Gatew
     with pytest.raises(ToolError, match="address"):
         async for _ in stream(client, "track_address", address="not-an-address"):
             pass
+
+
+async def test_a_stale_cursor_is_yielded_as_one_gap_item_before_the_events(
+    gateway_client: tuple[Gateway, Client[Any]], feed: FakeFeed
+) -> None:
+    _, client = gateway_client
+    items: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for item in stream(client, "stream_stats", cursor="deadbeef:5", max_events=2, timeout_s=5):
+            items.append(item)
+            if len(items) == 3:
+                return
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.2)
+    published = [await feed.stats(fastest=float(n)) for n in range(2)]
+    await asyncio.wait_for(consumer, 10)
+    gap, *events = items
+    assert set(gap["data"]["gap"]) == {"reason", "from_ts_ms", "to_ts_ms"} and gap["data"]["gap"]["from_ts_ms"] == 0
+    assert gap["topic"] == "stats" and gap["cursor"].split(":")[0] != "deadbeef"
+    assert [event["id"] for event in events] == [event.id for event in published]
+    assert all(list(event)[0] == "cursor" and "gap" not in event["data"] for event in events)
+
+
+def _event(event_id: int, ts_ms: int, epoch: str | None = None) -> dict[str, Any]:
+    event = {"v": 1, "id": str(event_id), "network": "mainnet", "topic": "stats", "ts_ms": ts_ms, "data": {"x": 1}}
+    return {"cursor": f"{epoch}:{event_id}", **event} if epoch else event
+
+
+def test_an_epoch_change_during_a_call_yields_one_gap_and_no_event_twice() -> None:
+    position = _Position("aaaa:2910")
+    position.last_ts = 1000
+    call = _Call(start_epoch="aaaa", ts_before=1000)
+    yielded = [item for e in (_event(2919, 1100), _event(2922, 1200)) for item in position.take(e, "aaaa", call)]
+    yielded += list(position.take(_event(3, 1500), "bbbb", call))
+    body = {
+        "network": "mainnet",
+        "topic": "stats",
+        "cursor": "bbbb:7",
+        "gap": True,
+        "events": [_event(2919, 1100), _event(2922, 1200), _event(3, 1500), _event(5, 1600)],
+    }
+    yielded += list(_from_result(body, position, call))
+    kinds = ["gap" if "gap" in item["data"] else item["cursor"] for item in yielded]
+    assert kinds == ["aaaa:2919", "aaaa:2922", "gap", "bbbb:3", "bbbb:5"]
+    gap = yielded[2]["data"]["gap"]
+    assert (gap["from_ts_ms"], gap["to_ts_ms"], yielded[2]["cursor"]) == (1200, 1500, "bbbb:2")
+    assert position.cursor() == "bbbb:7"
+
+
+def test_a_result_gap_without_progress_comes_before_the_events_progress_missed() -> None:
+    position = _Position("aaaa:40")
+    position.last_ts = 900
+    call = _Call(start_epoch="aaaa", ts_before=900)
+    body = {"network": "mainnet", "topic": "stats", "cursor": "aaaa:90", "gap": True,
+            "events": [_event(80, 1500), _event(90, 1600)]}  # fmt: skip
+    yielded = list(_from_result(body, position, call))
+    assert ["gap" if "gap" in item["data"] else item["cursor"] for item in yielded] == ["gap", "aaaa:80", "aaaa:90"]
+    assert yielded[0]["cursor"] == "aaaa:79" and yielded[0]["data"]["gap"]["to_ts_ms"] == 1500
+    assert list(_from_result({**body, "gap": False}, position, _Call("aaaa", 1600))) == [], "nothing twice"
 
 
 @pytest.mark.timeout(90)

@@ -114,37 +114,42 @@ class _CountingBackend(MemoryBackend):
         return await super().read_status(network)
 
 
-async def test_a_burst_of_calls_shares_one_status_read() -> None:
+async def test_a_burst_of_calls_shares_one_probe_of_the_facts() -> None:
     backend = _CountingBackend()
     await FakeFeed(backend).status()
     gateway = Gateway(GatewaySettings(), backend)
-    statuses = await asyncio.gather(*(gateway.ingestor_status("mainnet") for _ in range(50)))
+    verdicts = await asyncio.gather(*(gateway.availability("mainnet") for _ in range(50)))
     assert backend.reads == 1
-    assert all(status is not None and status.holder == "fake-ingestor" for status in statuses)
-    await gateway.ingestor_status("mainnet")
-    assert backend.reads == 1, "a fresh cached record is reused"
+    assert all(v.ingestor is not None and v.ingestor.holder == "fake-ingestor" for v in verdicts)
+    await gateway.availability("mainnet")
+    assert backend.reads == 1, "fresh facts are reused"
 
 
-async def test_a_failed_shared_status_read_reaches_every_caller() -> None:
+async def test_a_failed_shared_probe_reaches_every_caller_as_a_fact() -> None:
     backend = _CountingBackend(fail=True)
     gateway = Gateway(GatewaySettings(), backend)
-    outcomes: list[Any] = await asyncio.gather(
-        *(gateway.ingestor_status("mainnet") for _ in range(5)), return_exceptions=True
-    )
+    verdicts = await asyncio.gather(*(gateway.availability("mainnet") for _ in range(5)))
     assert backend.reads == 1
-    assert all(isinstance(outcome, BusUnavailable) for outcome in outcomes)
+    assert all(v.status == "down" and v.bus == "unreachable" and not v.ready for v in verdicts)
 
 
-async def test_a_cancelled_caller_does_not_cancel_the_shared_read() -> None:
+async def test_a_cancelled_caller_does_not_cancel_the_shared_probe() -> None:
     backend = _CountingBackend()
     await FakeFeed(backend).status()
     gateway = Gateway(GatewaySettings(), backend)
-    first = asyncio.create_task(gateway.ingestor_status("mainnet"))
-    second = asyncio.create_task(gateway.ingestor_status("mainnet"))
+    first = asyncio.create_task(gateway.availability("mainnet"))
+    second = asyncio.create_task(gateway.availability("mainnet"))
     await asyncio.sleep(0.01)
     first.cancel()
-    status = await second
-    assert status is not None and backend.reads == 1
+    verdict = await second
+    assert verdict.ingestor is not None and backend.reads == 1
+
+
+async def test_an_unserved_network_is_judged_without_asking_the_bus() -> None:
+    backend = _CountingBackend()
+    gateway = Gateway(GatewaySettings(), backend)
+    verdict = await gateway.availability("testnet4")
+    assert backend.reads == 0 and verdict.status == "down" and verdict.refusal() is not None
 
 
 def test_accepted_http_sockets_are_tcp_so_asyncio_disables_nagle() -> None:

@@ -180,9 +180,21 @@ failureThreshold: {{ .failures }}
 {{- end }}
 {{- $_ := set $seen .name true }}
 {{- end }}
+{{- if not (hasKey $seen .Values.gateway.network) }}
+{{- fail (printf "gateway.network: %s has no ingestor; list it in ingestor.networks" .Values.gateway.network) }}
+{{- end }}
 {{- with .Values.gateway.autoscaling }}
 {{- if and .enabled (gt (int .minReplicas) (int .maxReplicas)) }}
 {{- fail "gateway.autoscaling: minReplicas is above maxReplicas" }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The networks the ingestors publish, comma-separated: what the gateways serve (MEMPOOL_WS_NETWORKS). */}}
+{{- define "mempool-ws.networkNames" -}}
+{{- $names := list }}
+{{- range .Values.ingestor.networks }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- join "," $names }}
 {{- end }}
