@@ -31,13 +31,15 @@ from ingestor.coordination import (
     keep_leadership,
     write_status,
 )
+from ingestor.failover import regression_gaps
 from ingestor.metrics import IngestorMetrics
 from ingestor.pipeline import IngestPipeline
-from ingestor.publisher import Publisher
+from ingestor.publisher import Publisher, Work
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.connection import ConnectionLimits
 from ingestor.upstream.pool import UpstreamPool
 from shared.bus import Backend, Retention, create_backend
+from shared.bus.base import SequenceRegression
 from shared.errors import BusError, BusUnavailable, UpstreamRejected
 from shared.retry import retrying
 from shared.settings import IngestorSettings
@@ -91,6 +93,7 @@ class IngestorService:
         self._status_changed: asyncio.Event | None = None
         self.bus.on_recovered(self._status_now)
         self.backend.on_reconnect(self._status_now)
+        self.backend.on_regression(self._mark_lost)
 
     @property
     def bus_ok(self) -> bool:
@@ -100,6 +103,12 @@ class IngestorService:
     def _status_now(self) -> None:
         if self._status_changed is not None:
             self._status_changed.set()
+
+    def _mark_lost(self, regression: SequenceRegression) -> None:
+        """Redis lost acknowledged events (a failover): queue gap notices on the topics they belonged to."""
+        if self.publisher is not None:
+            now = int(time.time() * 1000)
+            self.publisher.submit(Work(now, publications=regression_gaps(regression, now)))
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish gracefully."""
