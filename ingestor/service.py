@@ -31,10 +31,9 @@ from ingestor.coordination import (
     keep_leadership,
     write_status,
 )
-from ingestor.failover import regression_gaps
 from ingestor.metrics import IngestorMetrics
 from ingestor.pipeline import IngestPipeline
-from ingestor.publisher import Publisher, Work
+from ingestor.publisher import Publisher
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.connection import ConnectionLimits
 from ingestor.upstream.pool import UpstreamPool
@@ -107,8 +106,7 @@ class IngestorService:
     def _mark_lost(self, regression: SequenceRegression) -> None:
         """Redis lost acknowledged events (a failover): queue gap notices on the topics they belonged to."""
         if self.publisher is not None:
-            now = int(time.time() * 1000)
-            self.publisher.submit(Work(now, publications=regression_gaps(regression, now)))
+            self.publisher.redis_lost(regression)
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish gracefully."""
@@ -185,7 +183,15 @@ class IngestorService:
         self.metrics.leader.set(1)
         log.info("leading network %s as %s", settings.network, self.holder)
         rest = UpstreamRest(settings.upstream_rest_url) if settings.upstream_rest_url else None
-        publisher = Publisher(settings.network, self.backend, self.metrics, fence=self.holder, rest=rest)
+        publisher = Publisher(
+            settings.network,
+            self.backend,
+            self.metrics,
+            fence=self.holder,
+            rest=rest,
+            queue_items=settings.publish_queue_items,
+            pause_max_s=settings.publish_pause_max_s,
+        )
         pipeline = IngestPipeline(settings.network, publisher, self.metrics)
         changed = asyncio.Event()
         pool = UpstreamPool(

@@ -13,7 +13,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
-from mcp_gateway import listen, resources
+from mcp_gateway import listen, resources, sdk
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import address, alert, health, streams
 from shared.version import VERSION
@@ -66,12 +66,12 @@ async def _serve_input_schemas(server: FastMCP) -> None:
     Without a lookup, the SDK lists (and dereferences) every tool on each ``tools/call`` with
     arguments, which cost ~25 ms per call. The tools are fixed once the server is built.
     """
-    schemas = {tool.name: tool.parameters for tool in await server.list_tools()}
-    server._mcp_server.get_tool_input_schema = schemas.get
+    sdk.serve_input_schemas(server, {tool.name: tool.parameters for tool in await server.list_tools()})
 
 
 def build_server(gateway: Gateway) -> FastMCP:
     """The MCP server of ``gateway``; its lifespan starts and stops the gateway runtime."""
+    sdk.check_versions()
 
     @asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:

@@ -25,7 +25,8 @@ from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBE_CONFIRM_TIMEOUT_S = 5.0
+SUBSCRIBE_CONFIRM_TIMEOUT_S = 1.0
+"""Longest wait in ``subscribe`` for Redis to confirm; a later confirmation is followed by a Resync."""
 READ_POLL_S = 1.0
 
 
@@ -47,6 +48,7 @@ class LiveReader:
         self._on_reconnect = on_reconnect
         self._channels: set[str] = set()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._unconfirmed: set[str] = set()
         self._link: Link | None = None
         self._channels_changed = asyncio.Event()
         self._queue = DeliveryQueue(queue_size, "Redis")
@@ -91,6 +93,8 @@ class LiveReader:
                     raise BusError(f"subscribe: {type(exc).__name__}") from exc
             await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
         except (TimeoutError, BusError):
+            if channel in self._channels:
+                self._unconfirmed.add(channel)
             log.warning("subscription to %s not confirmed yet; the reader will resubscribe", channel)
         finally:
             self._confirmations.pop(channel, None)
@@ -98,6 +102,7 @@ class LiveReader:
     async def unsubscribe(self, channel: str) -> None:
         """Stop wanting ``channel``."""
         self._channels.discard(channel)
+        self._unconfirmed.discard(channel)
         link = self._link
         if link is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -163,6 +168,9 @@ class LiveReader:
             confirmation = self._confirmations.get(channel)
             if confirmation is not None and not confirmation.done():
                 confirmation.set_result(None)
+            if channel in self._unconfirmed:  # its subscriber read the history before this point: catch up
+                self._unconfirmed.discard(channel)
+                self._queue.put(Resync(channels=frozenset({channel}), reason="subscription confirmed late"))
         elif kind in MESSAGE_KINDS and channel in self._channels:
             try:
                 event = Event.from_json(message["data"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,6 +22,7 @@ from redis.exceptions import (
 )
 
 from shared.bus._translate import bus_error
+from shared.bus.base import Resync
 from shared.bus.redis import RedisBackend
 from shared.errors import BusError, BusOutOfMemory, BusReadOnly, BusUnavailable, Fenced
 from shared.events import Publication
@@ -153,3 +155,22 @@ def test_every_kind_of_failure_has_its_error_class(raised: BaseException, expect
     error = bus_error("publish", raised, URL)
     assert type(error) is expected
     assert words in str(error) and str(error).startswith("publish: ")
+
+
+async def test_a_subscription_confirmed_after_redis_comes_back_is_followed_by_a_resync() -> None:
+    server = RedisServer(free_port())
+    backend = RedisBackend(server.url, prefix="late", retry_max_s=0.2)
+    with contextlib.suppress(BusUnavailable):
+        await backend.connect()
+    try:
+        started = asyncio.get_running_loop().time()
+        await backend.subscribe("late:mainnet:stats")  # Redis is not there: not confirmed
+        assert asyncio.get_running_loop().time() - started < 2.0, "subscribe waits at most about a second"
+        await asyncio.to_thread(server.start)
+        message = await asyncio.wait_for(backend.next_message(), 10)
+        assert isinstance(message, Resync)
+        assert message.channels == frozenset({"late:mainnet:stats"})
+        assert message.reason == "subscription confirmed late"
+    finally:
+        await backend.close()
+        await asyncio.to_thread(server.cleanup)

@@ -15,7 +15,6 @@ id is given out twice); every stats event the replica lacked is covered by a gap
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import redis.asyncio as aioredis
 from mcp import Client
 
 from shared.channels import Names
+from shared.events import Event
 from tests.faults.helpers import eventually, figures, until
 from tests.gateway.stack import Stack, running_stack
 from tests.support.fault_proxy import FaultProxy
@@ -67,7 +67,7 @@ async def consume(url: str, seen: Seen) -> None:
                     seen.events += [(time.monotonic(), event) for event in body["events"]]
                     cursor = body["cursor"]
         except Exception as exc:  # the transport itself failed: reconnect, keep the cursor
-            seen.errors.append(repr(exc)[:3000])
+            seen.errors.append(repr(exc)[:200])
             await asyncio.sleep(0.2)
 
 
@@ -96,13 +96,12 @@ async def stats_after(port: int, names: Names, after: int) -> list[tuple[int, in
     """(id, ts_ms) of the stats events above ``after`` that the server at ``port`` holds."""
     client = aioredis.Redis(port=port, decode_responses=True, socket_timeout=2)
     try:
-        entries = await client.xrange(names.history("stats"), f"({after}-0", "+")
+        entries: list[tuple[str, dict[str, str]]] = await client.xrange(  # type: ignore[assignment]
+            names.history("stats"), f"({after}-0", "+"
+        )
     finally:
         await client.aclose()
-    return [
-        (int(entry_id.split("-")[0]), int(fields["e"].split('"ts_ms":')[1].split(",")[0]))
-        for entry_id, fields in entries
-    ]
+    return [(int(entry_id.split("-")[0]), Event.from_json(fields["e"]).ts_ms) for entry_id, fields in entries]
 
 
 @pytest.mark.slow
@@ -149,13 +148,6 @@ async def test_a_sentinel_failover_with_unreplicated_writes_loses_nothing_silent
             await asyncio.sleep(1.0)  # a few more events after the notice
         finally:
             logs = "\n".join(process.output() for process in stack.processes)
-            Path("/tmp/failover.log").write_text(logs)
-            client = aioredis.Redis(port=replica.port, decode_responses=True)
-            for topic in ("stats", "blocks", "mempool-blocks", "live-2h-chart"):
-                entries = await client.xrange(names.history(topic), f"({given}-0", "+")
-                print("DEBUG", topic, given, [(i, f["e"][:250]) for i, f in entries if "gap" in f["e"]])
-            print("DEBUG seen", [(e["id"], "gap" in e["data"]) for _, e in seen.events[before_kill-3:]], seen.errors[-5:], seen.gaps[-30:])
-            await client.aclose()
             consumer.cancel()
             await asyncio.gather(consumer, return_exceptions=True)
     ids = seen.ids()

@@ -1,25 +1,27 @@
-"""What the ingestor publishes when Redis lost acknowledged events in a failover."""
+"""What the publish core publishes when Redis lost acknowledged events in a failover."""
 
 from __future__ import annotations
 
-from ingestor.failover import REASON, regression_gaps
-from shared.bus.base import SequenceRegression
+from ingestor.core import PublishCore, Reason
 
 
-def test_each_topic_that_may_have_lost_events_gets_a_gap_notice_for_its_interval() -> None:
-    regression = SequenceRegression(
-        network="mainnet",
-        epoch="e1",
-        held_id=10,
-        lost_to_id=14,
-        topics={"stats": (1_000, 1_300), "blocks": (1_100, 1_100), "address:bc1qx": (1_200, 1_250)},
-        detected_ms=2_000,
-    )
-    notices = regression_gaps(regression, now_ms=2_000)
-    assert [(notice.network, notice.topic, notice.ts_ms) for notice in notices] == [
+def test_each_topic_that_lost_events_gets_a_gap_notice_for_its_interval_first_in_line() -> None:
+    core = PublishCore("mainnet")
+    core.redis_lost({"stats": (1_000, 1_300), "blocks": (1_100, 1_100), "address:bc1qx": (1_200, 1_250)}, 2_000)
+    batch = core.next_batch(2_000)
+    assert batch is not None
+    assert [(p.network, p.topic, p.ts_ms) for p in batch.publications] == [
         ("mainnet", "stats", 2_000),
         ("mainnet", "blocks", 2_000),
         ("mainnet", "address:bc1qx", 2_000),
     ]
-    gap = notices[1].data["gap"]
-    assert (gap["reason"], gap["from_ts_ms"], gap["to_ts_ms"]) == (REASON, 1_100, 1_100)
+    gap = batch.publications[1].data["gap"]
+    sentence = Reason.SENTENCES[Reason.REDIS_FAILOVER]
+    assert (gap["reason"], gap["from_ts_ms"], gap["to_ts_ms"]) == (sentence, 1_100, 1_100)
+    assert {mark.reason for mark in batch.marks} == {Reason.REDIS_FAILOVER}
+
+
+def test_nothing_lost_publishes_nothing() -> None:
+    core = PublishCore("mainnet")
+    core.redis_lost({}, 2_000)
+    assert core.next_batch(2_000) is None
