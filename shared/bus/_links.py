@@ -154,13 +154,13 @@ class ShardedLink(Link):
             by_node[owner.name].append(channel)
         for name, wanted in by_node.items():
             node = self._nodes.get(name) or await self._connect(name)
+            node.channels.update(wanted)  # before the await: an unsubscribe meanwhile must find its node
+            self._owner.update(dict.fromkeys(wanted, name))
             by_slot: defaultdict[int, list[str]] = defaultdict(list)
             for channel in wanted:
                 by_slot[self._cluster.keyslot(channel)].append(channel)
             for same_slot in by_slot.values():  # one SSUBSCRIBE may not span slots
                 await node.pubsub.ssubscribe(*same_slot)
-            node.channels.update(wanted)
-            self._owner.update(dict.fromkeys(wanted, name))
 
     async def _connect(self, name: str) -> _Node:
         host, _, port = name.rpartition(":")

@@ -50,6 +50,8 @@ class LiveReader:
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._unconfirmed: set[str] = set()
         self._link: Link | None = None
+        self._sending = asyncio.Lock()
+        """Subscribes and unsubscribes reach the link in the order they were asked for."""
         self._channels_changed = asyncio.Event()
         self._queue = DeliveryQueue(queue_size, "Redis")
         self._task: asyncio.Task[None] | None = None
@@ -88,7 +90,8 @@ class LiveReader:
                 self._channels_changed.set()
             else:
                 try:
-                    await link.subscribe([channel])
+                    async with self._sending:
+                        await link.subscribe([channel])
                 except (RedisError, OSError) as exc:
                     raise BusError(f"subscribe: {type(exc).__name__}") from exc
             await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
@@ -106,7 +109,8 @@ class LiveReader:
         link = self._link
         if link is not None:
             with contextlib.suppress(RedisError, OSError):
-                await link.unsubscribe([channel])
+                async with self._sending:
+                    await link.unsubscribe([channel])
 
     async def _read_forever(self) -> None:
         connected_once = False

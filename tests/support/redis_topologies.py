@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 import redis.asyncio as aioredis
 
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, redis_cli_binary, redis_server_binary
 
 SERVICE = "mymaster"
@@ -127,8 +128,9 @@ def _linked(replica: RedisServer) -> bool:
 class ClusterServers:
     """``masters`` cluster-enabled servers joined by ``redis-cli --cluster create``."""
 
-    def __init__(self, masters: int = 3) -> None:
-        self.nodes = [RedisServer(extra_args=CLUSTER_ARGS) for _ in range(masters)]
+    def __init__(self, n: int = 3) -> None:
+        # The cluster bus listens on its own port (by default the node's + 10000, maybe taken): pick a free one.
+        self.nodes = [RedisServer(extra_args=[*CLUSTER_ARGS, "--cluster-port", str(free_port())]) for _ in range(n)]
 
     @property
     def url(self) -> str:
