@@ -90,8 +90,11 @@ def silently_lost(events: list[dict[str, Any]], count: int) -> list[int]:
             continue
         before = [i for i in indices if i < n]
         after = [i for i in indices if i > n]
-        start = min(published[before[-1]]) if before else 0
-        end = max(published[after[0]]) if after else 2**63
+        # Each socket reads its copies in order, but the 11 sockets interleave: the nearest published
+        # neighbours may have been read in either order, so the window is the span of their ingest times.
+        times = [*published[before[-1]]] if before else [0]
+        times += published[after[0]] if after else [2**63]
+        start, end = min(times), max(times)
         if not any(gap_from <= end and start <= gap_to for gap_from, gap_to in gaps):
             lost.append(n)
     return lost
