@@ -74,7 +74,7 @@ def parse_redis_url(url: str) -> RedisLocation:
     """Parse ``url`` (see the module); raise :class:`ConfigError` naming what is wrong, never the password."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in _SCHEMES:
-        raise ConfigError(f"the Redis URL must start with one of {', '.join(SCHEMES)} (MEMPOOL_WS_REDIS_URL)")
+        raise ConfigError(f"the Redis URL must start with {', '.join(SCHEMES)} (MEMPOOL_WS_REDIS_URL)")
     topology, tls = _SCHEMES[scheme.lower()]
     if topology == "single":
         return RedisLocation(topology="single", url=url, tls=tls)

@@ -55,7 +55,7 @@ def test_single_server_urls_are_left_to_redis_py() -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("http://h:1", "must start with one of"),
+        ("http://h:1", "must start with redis://, rediss://"),
         ("redis+sentinel://:pw@h1:1,h2:2", "names its service"),
         ("redis+sentinel://:pw@h1:1/svc/x", "database of a Sentinel URL is a number"),
         ("redis+cluster://:pw@h1:1/3", "database 0 only"),
