@@ -79,8 +79,8 @@ class Gateway:
             self.metrics.redis_reconnects.inc()
 
     def names(self, network: str) -> Names:
-        """Channel and key names of ``network``."""
-        return Names(self.settings.key_prefix, network)
+        """Channel and key names of ``network`` (the backend's: hash-tagged on a Redis Cluster)."""
+        return self.backend.names(network)
 
     async def start(self) -> None:
         """Connect to the bus (in the background if it is down now) and start the hub and lease renewal."""
