@@ -38,6 +38,7 @@ from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.gate import ReadGate
 from shared.bus import Backend
+from shared.bus.base import SequenceRegression
 from shared.channels import split_lease_keys
 from shared.errors import BusError, Fenced, UpstreamError
 from shared.events import (
@@ -157,6 +158,11 @@ class Publisher:
     ) -> None:
         """The upstream confirmed ``socket``'s transaction list; its reply named ``reported``."""
         self.core.tx_tracking_confirmed(socket, txids, reported, received_ms)
+        self._changed()
+
+    def redis_lost(self, regression: SequenceRegression) -> None:
+        """Redis lost events it had acknowledged (the bus saw its id counter go backwards): mark them."""
+        self.core.redis_lost(regression.topics, now_ms())
         self._changed()
 
     def tracking_cleared(self, socket: str, received_ms: int) -> None:

@@ -18,6 +18,7 @@ class Reason:
     INTERRUPTED: Final = "tracking_interrupted"
     BACKFILL_FAILED: Final = "backfill_failed"
     TX_UNRECOVERED: Final = "tx_unrecovered"
+    REDIS_FAILOVER: Final = "redis_failover"
 
     SENTENCES: Final = {
         OVERFLOW: "the ingestor's publish queue overflowed: events received in this interval were dropped",
@@ -28,6 +29,8 @@ class Reason:
         BACKFILL_FAILED: "live-2h-chart points missed during an outage could not be recovered",
         TX_UNRECOVERED: "upstream tracking of this transaction was interrupted and its status could not be read "
         "back over REST: a change in this interval may be missing",
+        REDIS_FAILOVER: "Redis failed over to a replica that lacked the newest events: events published in this "
+        "interval were lost",
     }
 
 
