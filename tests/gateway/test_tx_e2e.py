@@ -18,6 +18,7 @@ from shared.settings import SimSettings
 from tests.gateway.stack import Stack, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, wait_http_ok
+from tests.support.redis_topologies import delete_keys
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -25,10 +26,21 @@ SLOW_CHAIN = SimSettings(port=0, speed=1, tick_s=0.1, seed=17)
 """A natural block about every 10 minutes: blocks come from /_sim/mine."""
 
 
-@pytest.fixture
-async def stack(redis_url: str, key_prefix: str, redis_cleanup: None) -> AsyncIterator[Stack]:
-    async with running_stack(redis_url, key_prefix, gateways=2, sim_settings=SLOW_CHAIN) as running:
-        yield running
+@pytest.fixture(params=["redis", "cluster"])
+async def stack(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Stack]:
+    """Two gateways and an ingestor on one redis-server, or on a 3-master Redis Cluster."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        data_urls = [url]
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        url, data_urls = cluster.url, [node.url for node in cluster.nodes]
+    try:
+        async with running_stack(url, key_prefix, gateways=2, sim_settings=SLOW_CHAIN) as running:
+            yield running
+    finally:
+        for data_url in data_urls:
+            await delete_keys(data_url, f"{key_prefix}:*")
 
 
 def structured(result: Any) -> dict[str, Any]:
