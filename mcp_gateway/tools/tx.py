@@ -5,6 +5,7 @@
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Annotated, Literal
@@ -44,6 +45,7 @@ SETTLED = frozenset({"confirmed", "replaced", "removed"})
 FIRST_STATUS_WAIT_S = 5.0
 """How long want=false waits for the first status of a transaction nobody tracked yet, seconds."""
 _TXID = re.compile(r"[0-9a-fA-F]{64}")
+EXAMPLE = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
 
 DESCRIPTION = (
     "Follow a Bitcoin transaction by its txid: where it sits in the projected blocks while unconfirmed "
@@ -86,10 +88,11 @@ def canonical_txid(value: str, name: str = "txid") -> str:
     if _TXID.fullmatch(text):
         return text.lower()
     if name == "txid" and len(re.split(r"[,; ]+", text.strip(", ;"))) > 1:
-        raise InvalidParameter("txid takes one transaction id: put the others in more_txids")
+        raise InvalidParameter(f'txid takes one transaction id: put the others in more_txids, e.g. txid="{EXAMPLE}"')
     shown = repr(text[:80]) + ("..." if len(text) > 80 else "")
     raise InvalidParameter(
-        f"{name} {shown} is not a transaction id: expected 64 hexadecimal characters, got {len(text)}"
+        f"{name} {shown} is not a transaction id: expected 64 hexadecimal characters, got {len(text)}, "
+        f'e.g. txid="{EXAMPLE}"'
     )
 
 
@@ -133,10 +136,14 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, txids: Seque
 
 
 async def _with_depth(gateway: Gateway, network: str, envelopes: list[TxEnvelope]) -> list[TxEnvelope]:
-    """``envelopes`` with the confirmations of each confirmed transaction counted at the current tip."""
+    """``envelopes`` with the confirmations of each confirmed transaction counted at the current tip (as
+    published when the bus cannot say)."""
     if not any(isinstance(envelope.data, TxStatus) and envelope.data.block_height for envelope in envelopes):
         return envelopes
-    tip = await gateway.backend.latest(network, TOPIC_BLOCKS)
+    try:
+        tip = await gateway.backend.latest(network, TOPIC_BLOCKS)
+    except BusError:
+        return envelopes
     height = tip.data.get("height") if tip is not None else None
     if not isinstance(height, int):
         return envelopes
@@ -152,13 +159,15 @@ async def _with_depth(gateway: Gateway, network: str, envelopes: list[TxEnvelope
 
 
 async def _not_seen(gateway: Gateway, network: str, txids: Sequence[str], envelopes: Sequence[TxEnvelope]) -> list[str]:
-    """The txids without any status: none among ``envelopes``, and none on the bus."""
+    """The txids without any status: none among ``envelopes`` and none on the bus (when the bus cannot
+    say: none among ``envelopes``)."""
     seen = {envelope.topic for envelope in envelopes if isinstance(envelope.data, TxStatus)}
-    unknown: list[str] = []
-    for txid in txids:
-        if tx_topic(txid) not in seen and await gateway.backend.latest(network, tx_topic(txid)) is None:
-            unknown.append(txid)
-    return unknown
+    unseen = [txid for txid in txids if tx_topic(txid) not in seen]
+    try:
+        latest = await asyncio.gather(*(gateway.backend.latest(network, tx_topic(txid)) for txid in unseen))
+    except BusError:
+        return unseen
+    return [txid for txid, event in zip(unseen, latest, strict=True) if event is None]
 
 
 async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> TxStreamResult:
@@ -191,9 +200,8 @@ async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> T
         events += collected.events
         cursor, gap = collected.cursor, collected.gap
     envelopes = [TxEnvelope.model_validate(event.to_dict()) for event in events]
-    with bus_errors():
-        counted = await _with_depth(gateway, request.network, envelopes)
-        not_seen = await _not_seen(gateway, request.network, txids, counted)
+    counted = await _with_depth(gateway, request.network, envelopes)
+    not_seen = await _not_seen(gateway, request.network, txids, counted)
     return TxStreamResult(
         network=request.network,
         topic=",".join(topics),
@@ -220,9 +228,8 @@ async def tx_result(
             result = await wait(
                 gateway, ctx, request, topics, TxEnvelope, stop_when=ends(until), with_current=request.cursor is None
             )
-    with bus_errors():
-        counted = await _with_depth(gateway, request.network, list(result.events))
-        not_seen = await _not_seen(gateway, request.network, txids, counted)
+    counted = await _with_depth(gateway, request.network, list(result.events))
+    not_seen = await _not_seen(gateway, request.network, txids, counted)
     return TxStreamResult(
         network=result.network,
         topic=result.topic,
