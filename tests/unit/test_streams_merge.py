@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcp_gateway.streams import merged_page
-from shared.bus import HistoryPage, Position
+from shared.bus.base import HistoryPage, Position
 from shared.events import Event, Publication
 
 POSITION = Position("e1", 100)
