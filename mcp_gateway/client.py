@@ -4,7 +4,7 @@ It calls the tool over and over with the cursor (and ``full=true``, so results c
 yields each event the moment its progress notification arrives (and any the notifications missed, from
 the result). Every item is an event envelope dict with its resumable ``cursor`` first
 (``{"cursor": "<epoch>:<id>", "v": 1, "id": ...}``). Keep-alive progress (``{"keepalive": true, ...}``,
-no ``id``) is skipped.
+no ``id``) is skipped. An event the notifications missed comes from a result, where null fields are left out.
 
 * **Gaps are items.** When events may have been missed (the result says ``gap``, or the cursors show the
   event sequence started over), the helper yields a gap notice of the ingestor's form, ``data = {"gap":

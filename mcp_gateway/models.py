@@ -56,7 +56,7 @@ class MempoolBlocksView(_Data):
 
 class MempoolView(BaseModel):
     tx_count: int
-    vsize_vb: int = Field(description="1 MB = 1,000,000 vB.")
+    vsize_vb: int
     total_fee_btc: float | None = None
     min_fee_rate: float | None = None
 

@@ -1,9 +1,13 @@
 """Compact JSON Schemas for the tool list: the same constraints in fewer bytes (every host pays for them).
 
-:func:`compact` rewrites a pydantic JSON Schema without changing what it accepts: ``anyOf [X, null]``
-becomes ``X`` with ``type: [T, "null"]``, a ``default`` of null, ``additionalProperties: true`` and every
-``title`` go (they say nothing), and a ``$defs``
-entry used once is put in place (entries used more often stay shared, so each shape is described once).
+:func:`compact` rewrites a pydantic JSON Schema: every ``title``, a ``default`` of null and
+``additionalProperties: true`` go (they say nothing), and a ``$defs`` entry used once is put in place
+(entries used more often stay shared, so each shape is described once). Every ``type`` stays a single
+type, the form the most clients can map (a host that turns tool schemas into a model provider's
+function-calling dialect, such as Gemini's OpenAPI subset, rejects ``type`` arrays), and an optional
+property that may be null (``anyOf: [X, {"type": "null"}]``) is written as its plain type: a parameter
+left out takes its default (the server still takes null), and results leave out what they do not know
+rather than send null.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ _REF_PREFIX = "#/$defs/"
 _MAPS = ("properties", "$defs", "patternProperties")
 _LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SINGLES = ("items", "additionalProperties", "not")
+_NULL = {"type": "null"}
 
 
 def compact(schema: Schema) -> Schema:
@@ -41,25 +46,26 @@ def _walk(node: Schema) -> Schema:
     for key in _SINGLES:
         if isinstance(node.get(key), dict):
             node[key] = _walk(node[key])
-    if "default" in node and node["default"] is None:
-        del node["default"]
     if node.get("additionalProperties") is True:
         del node["additionalProperties"]
-    return _nullable(node)
+    if "default" in node and node["default"] is None:
+        del node["default"]
+    if isinstance(node.get("properties"), dict):
+        required = set(node.get("required", []))
+        node["properties"] = {
+            name: prop if name in required else _optional(prop) for name, prop in node["properties"].items()
+        }
+    return node
 
 
-def _nullable(node: Schema) -> Schema:
-    """``anyOf: [X, {"type": "null"}]`` as ``X`` with a null type, when X has one plain type."""
-    options = node.get("anyOf")
-    if not isinstance(options, list) or len(options) != 2 or {"type": "null"} not in options:
-        return node
-    [other] = [option for option in options if option != {"type": "null"}]
-    kind = other.get("type")
-    if not isinstance(kind, str) or "anyOf" in other or "enum" in other:
-        return node
-    merged = {key: value for key, value in node.items() if key != "anyOf"}
+def _optional(prop: Schema) -> Schema:
+    """An optional property that may be null as its plain type."""
+    options = prop.get("anyOf")
+    if not isinstance(options, list) or len(options) != 2 or _NULL not in options:
+        return prop
+    [other] = [option for option in options if option != _NULL]
+    merged = {key: value for key, value in prop.items() if key != "anyOf"}
     merged.update(other)
-    merged["type"] = [kind, "null"]
     return merged
 
 
@@ -93,4 +99,4 @@ def _inline(node: Any, defs: Schema, uses: dict[str, int]) -> Any:
     if isinstance(ref, str) and ref.startswith(_REF_PREFIX) and uses.get(ref[len(_REF_PREFIX) :], 0) == 1:
         body = _inline(defs[ref[len(_REF_PREFIX) :]], defs, uses)
         return {**body, **{key: value for key, value in node.items() if key != "$ref"}}
-    return _nullable({key: _inline(value, defs, uses) for key, value in node.items()})
+    return {key: _inline(value, defs, uses) for key, value in node.items()}

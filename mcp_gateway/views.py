@@ -278,15 +278,25 @@ def _view_item(topic: str, raw: str) -> Data:
     return {"id": envelope["id"], "ts_ms": envelope["ts_ms"], "data": shown}
 
 
+def without_nulls(value: Any) -> Any:
+    """``value`` with every null member of its objects left out (results never carry null)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 @functools.lru_cache(maxsize=1024)
 def _full_item(raw: str) -> Data:
-    envelope: Data = loads(raw)
+    envelope: Data = without_nulls(loads(raw))
     return envelope
 
 
 def event_item(event: Event, *, full: bool) -> Data:
     """How ``event`` appears in a result: ``{id, ts_ms, data}`` with the view of its data, or with ``full``
-    the whole envelope as published. Built once per event and shared by every result (never mutate it)."""
+    the whole envelope as published, its null fields left out. Built once per event and shared by every
+    result (never mutate it)."""
     return _full_item(event.raw) if full else _view_item(event.topic, event.raw)
 
 

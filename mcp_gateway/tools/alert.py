@@ -34,7 +34,7 @@ from mcp_gateway.tools.common import (
     text_result,
     timeout_param,
 )
-from mcp_gateway.views import fee_rate, mb, number_text, seconds, vbytes
+from mcp_gateway.views import fee_rate, mb, number_text, seconds, vbytes, without_nulls
 from shared.errors import BusError
 from shared.events import TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS, Event
 
@@ -131,7 +131,7 @@ def condition_of(metric: str, above: float | None, below: float | None) -> Condi
 
 def alert_summary(body: dict[str, Any], condition: Condition, *, want: bool) -> str:
     """The one-line summary of an alert_when result."""
-    value = body["value"]
+    value = body.get("value")
     now = f"{number_text(value)} {condition.watch.unit}" if value is not None else "not seen yet"
     if body["already_true"]:
         head = f"already true: {condition} (now {now})"
@@ -237,4 +237,5 @@ async def watch(
         "cursor": result_cursor,
         "freshness": freshness_of(availability),
     }
+    body = without_nulls(body)  # an unknown value is left out
     return text_result(alert_summary(body, condition, want=want), body)

@@ -12,7 +12,7 @@ from mcp_types import ToolAnnotations
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import HealthReport
 from mcp_gateway.tools.common import NetworkParam, register_tool, text_result
-from mcp_gateway.views import seconds
+from mcp_gateway.views import seconds, without_nulls
 from shared.bus import MemoryBackend
 from shared.version import VERSION
 
@@ -28,7 +28,7 @@ async def health_report(gateway: Gateway, network: str) -> dict[str, Any]:
     status = availability.ingestor
     age = availability.last_frame_age_s
     now = time.time()
-    return {
+    report = {
         "status": availability.status,
         "reasons": list(availability.reasons),
         "network": network,
@@ -49,6 +49,7 @@ async def health_report(gateway: Gateway, network: str) -> dict[str, Any]:
         "active_streams": gateway.active_streams,
         "version": VERSION,
     }
+    return dict(without_nulls(report))  # what is not known is left out
 
 
 def health_summary(report: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ def health_summary(report: dict[str, Any]) -> str:
     head = f"{report['status']} on {report['network']}"
     if report["reasons"]:
         head += ": " + "; ".join(report["reasons"])
-    ages = [f"{topic['topic']} {topic['age_s']:g} s" for topic in report["topics"] if topic["age_s"] is not None]
+    ages = [f"{topic['topic']} {topic['age_s']:g} s" for topic in report["topics"] if "age_s" in topic]
     return head + (f"; latest event ages: {', '.join(ages)}" if ages else "; no events yet")
 
 
