@@ -17,10 +17,11 @@ import redis.asyncio as aioredis
 from bench.frames import FrameFactory
 from bench.procfs import CpuWindow
 from bench.stack import KEY_PREFIX, Stack
+from ingestor.core import MAX_BATCH
 from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import Normalizer
 from ingestor.pipeline import IngestPipeline
-from ingestor.publisher import MAX_BATCH, Publisher
+from ingestor.publisher import Publisher
 from shared.bus.redis import RedisBackend
 from shared.channels import Names
 

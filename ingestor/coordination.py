@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ingestor.bus_health import BusHealth
 from ingestor.metrics import IngestorMetrics
+from ingestor.normalize import ControlReplies
 from ingestor.pipeline import IngestPipeline
+from ingestor.upstream.gate import ReadGate
 from ingestor.upstream.pool import MAIN_SOCKET, PoolSink, UpstreamPool
 from shared.bitcoin.addresses import validate_address
 from shared.bus import Coordinator
@@ -157,8 +159,20 @@ class StatusOnMainSocket:
         self._sink = sink
         self._changed = changed
 
-    async def on_frame(self, raw: str | bytes, received_ms: int, tracked: Sequence[str]) -> str | None:
-        return await self._sink.on_frame(raw, received_ms, tracked)
+    @property
+    def gate(self) -> ReadGate:
+        return self._sink.gate
+
+    async def on_frame(
+        self, raw: str | bytes, received_ms: int, tracked: Sequence[str], socket: str = MAIN_SOCKET
+    ) -> ControlReplies:
+        return await self._sink.on_frame(raw, received_ms, tracked, socket=socket)
+
+    def on_tracking(self, socket: str, addresses: Sequence[str], received_ms: int) -> None:
+        self._sink.on_tracking(socket, addresses, received_ms)
+
+    def on_addresses(self, addresses: Collection[str]) -> None:
+        self._sink.on_addresses(addresses)
 
     async def on_socket_up(self, name: str, addresses: Sequence[str], reconnect: bool) -> None:
         await self._sink.on_socket_up(name, addresses, reconnect)

@@ -65,9 +65,26 @@ class IngestorMetrics:
             "ingestor_publish_failures_total", "Publish attempts that failed (retried).", registry=r
         )
         self.events_dropped = Counter(
-            "ingestor_events_dropped_total", "Events dropped because the publish queue was full.", registry=r
+            "ingestor_events_dropped_total",
+            "Events never published: dropped by a full publish queue (overflow, marked by gap notices) or "
+            "discarded when leadership was lost (leadership_lost, marked by the next leader).",
+            ["reason"],
+            registry=r,
         )
-        self.gaps = Counter("ingestor_gaps_total", "Gap notices published, by topic.", ["topic"], registry=r)
+        self.gaps = Counter(
+            "ingestor_gaps_total", "Gap notices published, by topic and reason.", ["topic", "reason"], registry=r
+        )
+        self.publish_queue_depth = Gauge(
+            "ingestor_publish_queue_depth", "Work items waiting in the publish queue.", registry=r
+        )
+        self.reads_paused = Gauge(
+            "ingestor_upstream_reads_paused", "1 while upstream reads are paused by a full publish queue.", registry=r
+        )
+        self.reads_paused_seconds = Counter(
+            "ingestor_upstream_reads_paused_seconds_total",
+            "Time upstream reads spent paused by a full publish queue.",
+            registry=r,
+        )
         self.backfilled_blocks = Counter(
             "ingestor_backfilled_blocks_total", "Blocks recovered after an outage.", ["source"], registry=r
         )

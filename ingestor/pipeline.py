@@ -1,14 +1,15 @@
-"""The pool's sink: normalize each frame, count what came in, and hand the events to the publisher."""
+"""The pool's sink: normalize each frame, count what came in, and feed the publisher's core."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ingestor.metrics import IngestorMetrics
-from ingestor.normalize import NormalizedFrame, Normalizer
-from ingestor.publisher import Publisher, Work
+from ingestor.normalize import ControlReplies, NormalizedFrame, Normalizer
+from ingestor.publisher import Publisher
+from ingestor.upstream.gate import ReadGate
 from ingestor.upstream.pool import MAIN_SOCKET
 
 log = logging.getLogger(__name__)
@@ -16,37 +17,42 @@ log = logging.getLogger(__name__)
 WARNING_INTERVAL_S = 1.0
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class IngestPipeline:
-    """Turns upstream frames into publisher work; remembers outages to repair them on reconnect."""
+    """Turns upstream frames and socket events into publisher inputs."""
 
     def __init__(self, network: str, publisher: Publisher, metrics: IngestorMetrics) -> None:
         self._normalizer = Normalizer(network)
         self._publisher = publisher
         self._metrics = metrics
-        self._down_since: dict[str, int] = {}
-        self._main_outage_from: int | None = None
         self._last_warning = 0.0
         self._suppressed = 0
         self.main_connected = False
         self.last_frame_ms: int | None = None
 
-    async def on_frame(self, raw: str | bytes, received_ms: int, tracked: Sequence[str]) -> str | None:
+    @property
+    def gate(self) -> ReadGate:
+        """Closed while the publish queue is full: the sockets stop reading."""
+        return self._publisher.gate
+
+    async def on_frame(
+        self, raw: str | bytes, received_ms: int, tracked: Sequence[str], socket: str = MAIN_SOCKET
+    ) -> ControlReplies:
+        """Normalize and queue one frame from ``socket``; return its control replies (pong, list errors)."""
         frame = self._normalizer.normalize(raw, received_ms=received_ms, tracked=tracked)
         self.last_frame_ms = received_ms
         self._count(frame)
-        blocks = ([frame.new_block] if frame.new_block else []) + frame.blocks_snapshot
-        if frame.publications or blocks:
-            outage_from = None
-            if blocks:
-                outage_from, self._main_outage_from = self._main_outage_from, None
-            self._publisher.submit(
-                Work(received_ms, publications=frame.publications, blocks=blocks, outage_from_ms=outage_from)
-            )
-        return frame.control.track_addresses_error
+        if frame.control.track_addresses_error is not None:
+            self._publisher.tracking_cleared(socket, received_ms)
+        self._publisher.frame(frame, received_ms)
+        return frame.control
+
+    def on_tracking(self, socket: str, addresses: Sequence[str], received_ms: int) -> None:
+        """The upstream confirmed the list ``socket`` carries."""
+        self._publisher.tracking_confirmed(socket, addresses, received_ms)
+
+    def on_addresses(self, addresses: Collection[str]) -> None:
+        """The addresses the pool should track from now on."""
+        self._publisher.addresses_wanted(addresses)
 
     def _count(self, frame: NormalizedFrame) -> None:
         metrics = self._metrics
@@ -72,19 +78,17 @@ class IngestPipeline:
         self._last_warning, self._suppressed = now, 0
 
     async def on_socket_up(self, name: str, addresses: Sequence[str], reconnect: bool) -> None:
-        now = _now_ms()
-        down_since = self._down_since.pop(name, None)
-        if name == MAIN_SOCKET:
+        """A socket (re)connected."""
+        main = name == MAIN_SOCKET
+        if main:
             self.main_connected = True
             self._metrics.upstream_connected.set(1)
-            if reconnect:
-                self._main_outage_from = down_since or now
-            self._publisher.submit(Work(now, backfill_chart=True, outage_from_ms=down_since))
-        elif reconnect and addresses:
-            self._publisher.submit(Work(now, gap_addresses=list(addresses), outage_from_ms=down_since or now))
+        self._publisher.socket_up(name, main=main, reconnect=reconnect)
 
     async def on_socket_down(self, name: str, addresses: Sequence[str], reason: str) -> None:
-        self._down_since.setdefault(name, _now_ms())
-        if name == MAIN_SOCKET:
+        """A socket closed (it will be reopened)."""
+        main = name == MAIN_SOCKET
+        if main:
             self.main_connected = False
             self._metrics.upstream_connected.set(0)
+        self._publisher.socket_down(name, main=main)

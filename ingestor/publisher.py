@@ -1,215 +1,308 @@
-"""The publisher: one task that turns queued work into bus events, in arrival order.
+"""The publisher: the I/O around :class:`~ingestor.core.PublishCore` (Redis, REST, timers, the read gate).
 
-The socket readers never wait on Redis: they append work to a bounded queue (the oldest work is
-dropped, and counted, if Redis stays away long enough to fill it). The publisher takes whatever is
-queued, resolves blocks (ordering, backfill over REST, gap notices), and publishes the batch in one
-atomic call, retrying with backoff while the bus is unreachable. Losing leadership (a fenced publish)
-ends it, so the service can step down.
+The socket readers never wait on Redis: their inputs go to the core at once. One task takes the core's
+batches, publishes each in one atomic call and makes the REST fetches the core asks for. Every bus
+error is retried (:mod:`shared.retry`) except :class:`~shared.errors.Fenced`: another replica leads,
+so this one stops publishing. When the queue is full the read gate closes (the readers stop, TCP pushes
+back on the upstream); a pause longer than the allowed bound reopens it and the core drops the oldest
+work, which the next batch marks with gap notices. When the task ends (fenced, or cancelled after a
+drain), whatever was not published is counted and logged, and the next leader marks the interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import random
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable
 
-from ingestor.blocks import BlockTracker
+from ingestor.core import Batch, Dropped, DropReason, Fetch, FetchBlocks, Note, Paused, PublishCore, Reason, Resumed
 from ingestor.metrics import IngestorMetrics
-from ingestor.normalize import Normalizer
+from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.rest import UpstreamRest
-from shared.bus import Bus
-from shared.errors import BusUnavailable, UpstreamError
-from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, Publication, address_topic
-from shared.models import Block, GapInfo, GapNotice
+from ingestor.upstream.gate import ReadGate
+from shared.bus import Backend
+from shared.errors import BusError, Fenced, UpstreamError
+from shared.events import STREAM_TOPICS, TOPIC_BLOCKS, TOPIC_LIVE_2H, Event, Publication, address_topic
+from shared.metrics import topic_label
+from shared.models import Block
+from shared.retry import retrying
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256
 MAX_BACKFILL_BLOCKS = 100
+LOG_EVERY_S = 5.0
 
 
-@dataclass(slots=True)
-class Work:
-    """Something to publish: normalized events, candidate blocks, or a request to repair an outage."""
-
-    received_ms: int
-    publications: list[Publication] = field(default_factory=list)
-    blocks: list[Block] = field(default_factory=list)
-    outage_from_ms: int | None = None
-    gap_addresses: list[str] = field(default_factory=list)
-    backfill_chart: bool = False
-
-
-def gap_publication(network: str, topic: str, info: GapInfo, ts_ms: int) -> Publication:
-    """A gap notice on ``topic``."""
-    return Publication(network, topic, GapNotice(gap=info).model_dump(mode="json"), ts_ms)
+def now_ms() -> int:
+    """Wall-clock time in Unix ms."""
+    return int(time.time() * 1000)
 
 
 class Publisher:
-    """Publishes queued work in order; owns the block tracker and the chart backfill position."""
+    """Publishes what the core batches, in order, for one leadership term."""
 
     def __init__(
         self,
         network: str,
-        bus: Bus,
+        bus: Backend,
         metrics: IngestorMetrics,
         *,
         fence: str | None,
         rest: UpstreamRest | None,
-        queue_size: int = 10_000,
+        queue_items: int = 10_000,
+        pause_max_s: float = 5.0,
         retry_max_s: float = 5.0,
     ) -> None:
         self.network = network
+        self.core = PublishCore(network, capacity=queue_items, pause_max_ms=int(pause_max_s * 1000))
+        self.gate = ReadGate()
+        self.published = 0
         self._bus = bus
         self._metrics = metrics
         self._fence = fence
         self._rest = rest
-        self._queue: deque[Work] = deque()
-        self._queue_size = queue_size
-        self._wakeup = asyncio.Event()
         self._retry_max_s = retry_max_s
-        self._tracker = BlockTracker()
-        self._chart_added: int | None = None
-        self._last_block_ms: int | None = None
         self._normalizer = Normalizer(network)
-        self.published = 0
+        self._wakeup = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._overflow = _Tally()
 
     async def restore(self) -> None:
-        """Load the published tip and chart position from the bus (after a restart or a failover)."""
-        recent = await self._bus.recent(self.network, TOPIC_BLOCKS, 64)
-        self._tracker = BlockTracker(Block.model_validate(e.data) for e in recent if "gap" not in e.data)
-        self._last_block_ms = recent[-1].ts_ms if recent else None
-        chart = await self._bus.latest(self.network, TOPIC_LIVE_2H)
-        if chart is not None and "added_unix_s" in chart.data:
-            self._chart_added = int(chart.data["added_unix_s"])
+        """Load what was published before this term: recent blocks, the chart position, and when each
+        topic (each leased address's too) last had an event."""
+        bus, network = self._bus, self.network
+        recent = await bus.recent(network, TOPIC_BLOCKS, 64)
+        leased = sorted(await bus.leased_addresses(network))
+        topics = [*STREAM_TOPICS, *(address_topic(address) for address in leased)]
+        events = await asyncio.gather(*(bus.latest(network, topic) for topic in topics))
+        latest = {topic: event for topic, event in zip(topics, events, strict=True) if event is not None}
+        chart = latest.get(TOPIC_LIVE_2H)
+        self.core.leadership_gained(
+            recent_blocks=[Block.model_validate(event.data) for event in recent if "gap" not in event.data],
+            last_block_ms=recent[-1].ts_ms if recent else None,
+            chart_added_unix_s=int(chart.data["added_unix_s"]) if chart and "added_unix_s" in chart.data else None,
+            previous_activity_ms=max((event.ts_ms for event in latest.values()), default=None),
+            last_event_ms={topic: event.ts_ms for topic, event in latest.items()},
+        )
 
-    def submit(self, work: Work) -> None:
-        """Queue work; never blocks. The oldest work is dropped when the queue is full."""
-        if len(self._queue) >= self._queue_size:
-            dropped = self._queue.popleft()
-            self._metrics.events_dropped.inc(len(dropped.publications) + len(dropped.blocks))
-        self._queue.append(work)
-        self._wakeup.set()
+    # -- inputs from the socket layer (each returns at once) -------------------------------------------
+
+    def frame(self, frame: NormalizedFrame, received_ms: int) -> None:
+        """Queue a normalized frame's events."""
+        self.core.frame(frame, received_ms)
+        self._changed()
+
+    def socket_up(self, socket: str, *, main: bool, reconnect: bool) -> None:
+        """A socket (re)connected."""
+        self.core.socket_up(socket, main=main, reconnect=reconnect, now_ms=now_ms())
+        self._changed()
+
+    def socket_down(self, socket: str, *, main: bool) -> None:
+        """A socket closed."""
+        self.core.socket_down(socket, main=main, now_ms=now_ms())
+        self._changed()
+
+    def addresses_wanted(self, addresses: Collection[str]) -> None:
+        """The addresses to track from now on."""
+        self.core.addresses_wanted(addresses)
+
+    def tracking_confirmed(self, socket: str, addresses: Iterable[str], received_ms: int) -> None:
+        """The upstream confirmed ``socket``'s list."""
+        self.core.tracking_confirmed(socket, addresses, received_ms)
+        self._changed()
+
+    def tracking_cleared(self, socket: str, received_ms: int) -> None:
+        """The upstream cleared ``socket``'s list."""
+        self.core.tracking_cleared(socket, received_ms)
 
     @property
     def backlog(self) -> int:
         """Work items waiting."""
-        return len(self._queue)
+        return self.core.depth
+
+    # -- the publishing task -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Publish forever; raise :class:`~shared.errors.BusError` when fenced out."""
-        while True:
-            while not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            publications: list[Publication] = []
-            for work in batch:
-                publications += await self._resolve(work)
-            await self._publish(publications, min(work.received_ms for work in batch))
+        """Publish until cancelled; raise :class:`~shared.errors.BusError` when fenced out."""
+        try:
+            while True:
+                batch = self.core.next_batch(now_ms())
+                self._sync()
+                fetches = self.core.take_fetches()
+                if fetches:
+                    for fetch in fetches:
+                        await self._fetch(fetch)
+                    continue
+                if batch is None:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self._publish(batch)
+                self.core.published(batch)
+        finally:
+            self._end()
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait until the queue is empty (for a graceful shutdown), at most ``timeout_s``."""
+        """Wait until everything queued is published, at most ``timeout_s``; return at once when the
+        publisher has ended (fenced or stopped), since then nothing more will be published."""
         deadline = time.monotonic() + timeout_s
-        while self._queue and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        while not self.core.idle and not self._ended.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.02, max(0.0, deadline - time.monotonic()))):
+                    await self._ended.wait()
 
-    async def _resolve(self, work: Work) -> list[Publication]:
-        publications: list[Publication] = []
-        if work.blocks:
-            publications += await self._resolve_blocks(work)
-        publications += work.publications
-        for address in work.gap_addresses:
-            info = GapInfo(
-                reason="upstream socket reconnected: activity during the outage may be missing",
-                from_ts_ms=work.outage_from_ms or work.received_ms,
-                to_ts_ms=work.received_ms,
-            )
-            publications.append(gap_publication(self.network, address_topic(address), info, work.received_ms))
-        if work.backfill_chart:
-            publications += await self._backfill_chart(work.received_ms)
-        for publication in publications:
-            if publication.topic == TOPIC_LIVE_2H and "added_unix_s" in publication.data:
-                self._chart_added = max(self._chart_added or 0, int(publication.data["added_unix_s"]))
-        return publications
+    def _end(self) -> None:
+        self._ended.set()
+        self.core.leadership_lost(now_ms())
+        self._sync()
+        self.gate.set(True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    async def _resolve_blocks(self, work: Work) -> list[Publication]:
-        plan = self._tracker.plan(work.blocks)
-        blocks = plan.publish
-        publications: list[Publication] = []
-        if plan.missing is not None:
-            recovered = await self._fetch_blocks(*plan.missing)
-            blocks = sorted({b.height: b for b in [*recovered, *blocks]}.values(), key=lambda b: b.height)
-            have = {b.height for b in recovered}
-            lost = [h for h in range(plan.missing[0], plan.missing[1] + 1) if h not in have]
-            if lost:
-                info = GapInfo(
-                    reason="blocks mined during an upstream outage could not be recovered"
-                    if work.outage_from_ms
-                    else "blocks mined while no ingestor was publishing could not be recovered",
-                    from_ts_ms=work.outage_from_ms or self._last_block_ms or work.received_ms,
-                    to_ts_ms=work.received_ms,
-                    missing_from_height=lost[0],
-                    missing_to_height=lost[-1],
+    def _changed(self) -> None:
+        self._wakeup.set()
+        self._sync()
+
+    def _sync(self) -> None:
+        """Carry out the core's state: the read gate, the clock deadline, metrics and logs."""
+        core = self.core
+        self.gate.set(core.reading)
+        self._metrics.publish_queue_depth.set(core.depth)
+        for note in core.take_notes():
+            self._note(note)
+        deadline = core.deadline_ms
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._timer_at = None, deadline
+            if deadline is not None:
+                delay = max(0.0, deadline / 1000 - time.time())
+                self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = self._timer_at = None
+        self.core.clock(now_ms())
+        self._changed()
+
+    def _note(self, note: Note) -> None:
+        metrics = self._metrics
+        if isinstance(note, Paused):
+            metrics.reads_paused.set(1)
+            log.info("publish queue full (%d work items): pausing upstream reads", note.depth)
+        elif isinstance(note, Resumed):
+            metrics.reads_paused.set(0)
+            metrics.reads_paused_seconds.inc(note.paused_ms / 1000)
+            if note.shedding:
+                log.warning(
+                    "upstream reads paused %.1f s and the publish queue is still full: dropping the oldest work; "
+                    "gap notices will mark what is dropped",
+                    note.paused_ms / 1000,
                 )
-                publications.append(gap_publication(self.network, TOPIC_BLOCKS, info, work.received_ms))
-                self._metrics.gaps.labels(TOPIC_BLOCKS).inc()
-        self._tracker.published(blocks)
-        if blocks:
-            self._last_block_ms = work.received_ms
-        for block in blocks:
-            publications.append(
-                Publication(self.network, TOPIC_BLOCKS, block.model_dump(mode="json"), work.received_ms)
-            )
-        return publications
+        elif isinstance(note, Dropped):
+            metrics.events_dropped.labels(note.reason).inc(note.events)
+            if note.reason == DropReason.LEADERSHIP_LOST:
+                log.warning(
+                    "leadership ended with %d unpublished events (%d work items) discarded; the next leader "
+                    "publishes gap notices for the interval",
+                    note.events,
+                    note.works,
+                )
+            else:
+                self._overflow.add(note)
 
-    async def _fetch_blocks(self, first: int, last: int) -> list[Block]:
+    async def _fetch(self, fetch: Fetch) -> None:
+        if isinstance(fetch, FetchBlocks):
+            self.core.blocks_fetched(await self._fetch_blocks(fetch.first, fetch.last))
+        else:
+            self.core.chart_fetched(await self._fetch_chart(fetch.received_ms))
+
+    async def _fetch_blocks(self, first: int, last: int) -> list[Block] | None:
         if self._rest is None:
-            return []
+            return None
         try:
             raw = await self._rest.blocks_between(first, last, max_blocks=MAX_BACKFILL_BLOCKS)
         except UpstreamError as exc:
             log.warning("block backfill %d..%d failed: %s", first, last, exc)
-            return []
-        frame = self._normalizer.normalize(json.dumps({"blocks": raw}), received_ms=int(time.time() * 1000))
+            return None
+        frame = self._normalizer.normalize(json.dumps({"blocks": raw}), received_ms=now_ms())
         blocks = [block.model_copy(update={"source": "backfill"}) for block in frame.blocks_snapshot]
         self._metrics.backfilled_blocks.labels("rest").inc(len(blocks))
         return blocks
 
-    async def _backfill_chart(self, received_ms: int) -> list[Publication]:
-        if self._rest is None or self._chart_added is None:
-            return []
+    async def _fetch_chart(self, received_ms: int) -> list[Publication] | None:
+        if self._rest is None:
+            return None
         try:
             points = await self._rest.fee_chart()
         except UpstreamError as exc:
             log.warning("live-2h-chart backfill failed: %s", exc)
-            return []
-        missed = [p for p in points if isinstance(p.get("added"), int) and p["added"] > self._chart_added]
+            return None
         publications: list[Publication] = []
-        for point in missed:
+        for point in points:
             frame = self._normalizer.normalize(json.dumps({"live-2h-chart": point}), received_ms=received_ms)
             publications += frame.publications
         return publications
 
-    async def _publish(self, publications: list[Publication], received_ms: int) -> None:
-        if not publications:
-            return
-        delay = 0.05
-        while True:
-            try:
-                events = await self._bus.publish(publications, fence=self._fence)
-                break
-            except BusUnavailable as exc:
-                self._metrics.publish_failures.inc()
-                self._metrics.bus_up.set(0)
-                log.warning("publish failed, retrying in %.2f s: %s", delay, exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self._retry_max_s)
-        self._metrics.bus_up.set(1)
-        self._metrics.publish_latency.observe(max(0.0, time.time() - received_ms / 1000))
-        self._metrics.count_published([event.topic for event in events])
+    async def _publish(self, batch: Batch) -> None:
+        """Publish ``batch``, retrying every bus error but :class:`~shared.errors.Fenced` (which ends the term)."""
+        events: list[Event] = []
+        async for attempt in retrying(
+            "publish",
+            on=BusError,
+            unless=Fenced,
+            first_s=0.05,
+            max_s=self._retry_max_s,
+            on_retry=lambda error: self._metrics.publish_failures.inc(),
+            logger=log,
+        ):
+            with attempt:
+                events = await self._bus.publish(batch.publications, fence=self._fence)
+        self._published(batch, events)
+
+    def _published(self, batch: Batch, events: list[Event]) -> None:
+        metrics = self._metrics
+        metrics.publish_latency.observe(max(0.0, time.time() - batch.oldest_ms / 1000))
+        metrics.count_published([event.topic for event in events])
+        for mark in batch.marks:
+            metrics.gaps.labels(topic_label(mark.topic), mark.reason).inc()
         self.published += len(events)
+        self._overflow.announced(batch)
+
+
+class _Tally:
+    """Overflow drops, logged when they start, at most every few seconds after, and when their gap notices
+    are published."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.works = 0
+        self._logged = float("-inf")
+
+    def add(self, note: Dropped) -> None:
+        self.events += note.events
+        self.works += note.works
+        if time.monotonic() - self._logged >= LOG_EVERY_S:
+            log.warning(
+                "publish queue full: dropped %d events (%d work items), oldest first; gap notices will mark them",
+                self.events,
+                self.works,
+            )
+            self.events = self.works = 0
+            self._logged = time.monotonic()
+
+    def announced(self, batch: Batch) -> None:
+        topics = {mark.topic for mark in batch.marks if mark.reason == Reason.OVERFLOW}
+        if topics:
+            log.warning(
+                "published gap notices on %d topics for the work the publish queue dropped (%d events not"
+                " reported before)",
+                len(topics),
+                self.events,
+            )
+            self.events = self.works = 0

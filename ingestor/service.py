@@ -176,7 +176,15 @@ class IngestorService:
         self.metrics.leader.set(1)
         log.info("leading network %s as %s", settings.network, self.holder)
         rest = UpstreamRest(settings.upstream_rest_url) if settings.upstream_rest_url else None
-        publisher = Publisher(settings.network, self.backend, self.metrics, fence=self.holder, rest=rest)
+        publisher = Publisher(
+            settings.network,
+            self.backend,
+            self.metrics,
+            fence=self.holder,
+            rest=rest,
+            queue_items=settings.publish_queue_items,
+            pause_max_s=settings.publish_pause_max_s,
+        )
         pipeline = IngestPipeline(settings.network, publisher, self.metrics)
         changed = asyncio.Event()
         pool = UpstreamPool(

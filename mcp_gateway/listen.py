@@ -18,6 +18,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Res
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, SubscriptionsListenRequestParams, SubscriptionsListenResult
 
+from mcp_gateway import sdk
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.resources import parse_uri
 from shared.bus import Subscriber
@@ -72,5 +73,5 @@ async def _forward(subscriber: Subscriber, uri: str, local: InMemorySubscription
 def register(mcp: FastMCP, gateway: Gateway) -> BusListenHandler:
     """Serve ``subscriptions/listen`` on ``mcp`` (through the SDK server FastMCP wraps)."""
     handler = BusListenHandler(gateway)
-    mcp._mcp_server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, handler)
+    sdk.add_request_handler(mcp, "subscriptions/listen", SubscriptionsListenRequestParams, handler)
     return handler

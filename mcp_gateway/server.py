@@ -12,9 +12,8 @@ import mcp_types
 from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from mcp.server.lowlevel import NotificationOptions
 
-from mcp_gateway import listen, prompts, resources
+from mcp_gateway import listen, prompts, resources, sdk
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import address, alert, health, streams
 from mcp_gateway.tools.explain import PlainValidationErrors
@@ -69,12 +68,12 @@ async def _serve_input_schemas(server: FastMCP) -> None:
     Without a lookup, the SDK lists (and dereferences) every tool on each ``tools/call`` with
     arguments, which cost ~25 ms per call. The tools are fixed once the server is built.
     """
-    schemas = {tool.name: tool.parameters for tool in await server.list_tools()}
-    server._mcp_server.get_tool_input_schema = schemas.get
+    sdk.serve_input_schemas(server, {tool.name: tool.parameters for tool in await server.list_tools()})
 
 
 def build_server(gateway: Gateway) -> FastMCP:
     """The MCP server of ``gateway``; its lifespan starts and stops the gateway runtime."""
+    sdk.check_versions()
 
     @asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -94,8 +93,7 @@ def build_server(gateway: Gateway) -> FastMCP:
         dereference_schemas=False,
         middleware=[ToolMetrics(gateway), PlainValidationErrors()],
     )
-    # The lists never change while serving: no list_changed notifications on handshake-era sessions.
-    mcp._mcp_server.notification_options = NotificationOptions()
+    sdk.lists_never_change(mcp)
     streams.register(mcp, gateway)
     address.register(mcp, gateway)
     alert.register(mcp, gateway)

@@ -3,7 +3,8 @@
 A **view** is a projection of the topic's payload: the same field names, units and meaning as on the bus,
 fewer fields (what an agent decides on), and numbers rounded to what matters. So a full payload
 (``full=true``) still matches the view's output schema, and nothing has two names. Gap notices pass
-through unchanged. Progress notifications and the Redis bus keep the full events.
+through as published. No result carries null: an unknown value is left out (also with ``full=true``).
+Progress notifications and the Redis bus keep the full events.
 
 Rounding (one helper per unit, used for every number a result shows): fee rates in sat/vB to 0.01, or
 0.001 below 1 (:func:`fee_rate`); BTC to 8 decimals (:func:`btc`); MB to 0.1 (:func:`mb`); percent to 0.01
@@ -274,7 +275,7 @@ def gap_phrase(data: Data) -> str:
 def _view_item(topic: str, raw: str) -> Data:
     envelope = loads(raw)
     data = envelope["data"]
-    shown = data if is_gap(data) else topic_view(topic).project(data)
+    shown = without_nulls(data) if is_gap(data) else topic_view(topic).project(data)
     return {"id": envelope["id"], "ts_ms": envelope["ts_ms"], "data": shown}
 
 

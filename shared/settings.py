@@ -186,6 +186,19 @@ class IngestorSettings(BusSettings):
     status_interval_s: float = Field(default=2.0, gt=0, description="How often the status key is written.")
     stale_after_s: float = Field(default=90.0, gt=0, description="Data older than this makes /readyz fail, seconds.")
     shutdown_timeout_s: float = Field(default=10.0, gt=0, description="Grace period on SIGTERM, seconds.")
+    publish_queue_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="Work items (one per upstream frame) the publish queue holds while Redis is slow or away;"
+        " when it is full, upstream reads pause.",
+    )
+    publish_pause_max_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest pause of upstream reads for a full publish queue, seconds; beyond it the oldest"
+        " work is dropped and gap notices mark what was lost (the upstream drops readers that fall too far"
+        " behind).",
+    )
     check: bool = Field(default=False, description="Probe a running ingestor and exit 0 (healthy) or 1.")
 
     @model_validator(mode="after")

@@ -4,6 +4,8 @@ Connects, lets its owner (re)subscribe, reads frames, sends a JSON ping after si
 socket that stays silent past a deadline (the upstream never pings, and its proxy drops idle sockets).
 Reconnects with exponential backoff and jitter, reset once a connection has been healthy for a while.
 Every send goes through a sliding-window limiter so the upstream's inbound rate limit is never hit.
+While the read gate is closed (the publish queue is full) the socket stops reading, so TCP pushes back
+on the upstream; that pause does not count as silence.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import CloseCode
 
+from ingestor.upstream.gate import ReadGate
 from ingestor.upstream.ratelimit import SlidingWindowLimiter
 from shared.errors import UpstreamRejected, UpstreamUnavailable
 from shared.settings import IngestorSettings
@@ -99,6 +102,7 @@ class UpstreamConnection:
         *,
         on_reconnect: Callable[[], None] | None = None,
         on_sent: Callable[[], None] | None = None,
+        gate: ReadGate | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -106,6 +110,7 @@ class UpstreamConnection:
         self._handler = handler
         self._on_reconnect = on_reconnect
         self._on_sent = on_sent
+        self._gate = gate or ReadGate()
         self._limiter = SlidingWindowLimiter(limits.max_messages_per_window, limits.rate_window_s)
         self._ws: ClientConnection | None = None
         self._last_frame = time.monotonic()
@@ -206,6 +211,9 @@ class UpstreamConnection:
             await self._handler.on_connected(self)
             async for raw in ws:
                 self._last_frame = time.monotonic()
+                if not self._gate.is_open:
+                    await self._gate.wait()
+                    self._last_frame = time.monotonic()
                 await self._handler.on_frame(self, raw, int(time.time() * 1000))
             reason = f"closed by upstream (code {ws.close_code})"
         except ConnectionClosed as exc:
@@ -234,6 +242,9 @@ class UpstreamConnection:
         pinged_at: float | None = None
         while True:
             await asyncio.sleep(tick)
+            if not self._gate.is_open:  # we stopped reading ourselves: that is not silence
+                self._last_frame = time.monotonic()
+                continue
             silent = self.silent_for_s
             if silent >= self.limits.dead_after_silence_s:
                 self._dead_reason = f"silent for {silent:.0f} s: treated as dead"

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ingestor.metrics import IngestorMetrics
+from ingestor.normalize import ControlReplies
 from ingestor.upstream.assignment import assign
 from ingestor.upstream.connection import ConnectionHandler, ConnectionLimits, UpstreamConnection
+from ingestor.upstream.gate import ReadGate
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,20 @@ _LIMIT_PATTERN = re.compile(r"maximum of (\d+) addresses")
 class PoolSink(Protocol):
     """Where the pool sends frames and connection events (the ingest pipeline)."""
 
-    async def on_frame(self, raw: str | bytes, received_ms: int, tracked: Sequence[str]) -> str | None:
-        """Handle a frame; return the text of a ``track-addresses-error`` reply when it carried one."""
+    @property
+    def gate(self) -> ReadGate:
+        """Closed while the sink cannot take more frames: every socket stops reading."""
+
+    async def on_frame(
+        self, raw: str | bytes, received_ms: int, tracked: Sequence[str], socket: str = MAIN_SOCKET
+    ) -> ControlReplies:
+        """Handle a frame from ``socket``; return its control replies (a pong, a ``track-addresses-error``)."""
+
+    def on_tracking(self, socket: str, addresses: Sequence[str], received_ms: int) -> None:
+        """The upstream confirmed (with a pong) that ``socket`` tracks ``addresses``."""
+
+    def on_addresses(self, addresses: Collection[str]) -> None:
+        """The addresses wanted from now on (before they are placed on sockets)."""
 
     async def on_socket_up(self, name: str, addresses: Sequence[str], reconnect: bool) -> None:
         """A socket (re)connected; ``addresses`` are those it carries."""
@@ -51,6 +65,13 @@ class AddressSlot:
     acked: bool = False
     dirty: bool = False
     pusher: asyncio.Task[None] | None = None
+    sent: list[str] | None = None
+    """The list last sent, until the upstream confirms it."""
+
+    def list_to_send(self) -> dict[str, object]:
+        """The whole list, piggy-backed on a ping so that the pong confirms it."""
+        self.sent = list(self.addresses)
+        return {"action": "ping", "track-addresses": self.sent}
 
 
 class _SlotHandler:
@@ -62,14 +83,17 @@ class _SlotHandler:
         await self._pool.push_list(self._slot)
 
     async def on_frame(self, connection: UpstreamConnection, raw: str | bytes, received_ms: int) -> None:
-        error = await self._pool.sink.on_frame(raw, received_ms, self._slot.addresses)
-        if error is not None:
-            self._pool.on_limit_error(self._slot, error)
-        elif not self._slot.acked:
-            self._slot.acked = True
+        slot = self._slot
+        replies = await self._pool.sink.on_frame(raw, received_ms, slot.addresses, socket=slot.name)
+        if replies.track_addresses_error is not None:
+            slot.sent = None
+            self._pool.on_limit_error(slot, replies.track_addresses_error)
+        elif replies.pong and not slot.acked and slot.sent is not None:
+            slot.acked = True
+            self._pool.sink.on_tracking(slot.name, slot.sent, received_ms)
 
     async def on_disconnected(self, connection: UpstreamConnection, reason: str) -> None:
-        self._slot.acked = False
+        self._slot.acked, self._slot.sent = False, None
         await self._pool.sink.on_socket_down(self._slot.name, list(self._slot.addresses), reason)
 
 
@@ -82,7 +106,7 @@ class _MainHandler:
         await connection.send({"action": "want", "data": list(WANT_CHANNELS)})
 
     async def on_frame(self, connection: UpstreamConnection, raw: str | bytes, received_ms: int) -> None:
-        await self._pool.sink.on_frame(raw, received_ms, ())
+        await self._pool.sink.on_frame(raw, received_ms, (), socket=MAIN_SOCKET)
 
     async def on_disconnected(self, connection: UpstreamConnection, reason: str) -> None:
         await self._pool.sink.on_socket_down(MAIN_SOCKET, [], reason)
@@ -111,6 +135,7 @@ class UpstreamPool:
         self.slots: list[AddressSlot] = []
         self.rejected: list[str] = []
         self._desired: set[str] = set()
+        self._told_sink = False
         self._counter = 0
         self._group: asyncio.TaskGroup | None = None
 
@@ -147,9 +172,10 @@ class UpstreamPool:
 
     def set_addresses(self, addresses: set[str]) -> None:
         """Track exactly ``addresses`` from now on (open, re-send or close sockets as needed)."""
-        if addresses == self._desired:
+        if addresses == self._desired and self._told_sink:
             return
-        self._desired = set(addresses)
+        self._desired, self._told_sink = set(addresses), True
+        self.sink.on_addresses(self._desired)
         self._rebalance(force_resend=())
 
     def on_limit_error(self, slot: AddressSlot, message: str) -> None:
@@ -197,6 +223,7 @@ class UpstreamPool:
             self.limits,
             on_reconnect=self.metrics.upstream_reconnects.labels(role).inc,
             on_sent=self.metrics.upstream_messages_sent.inc,
+            gate=self.sink.gate,
         )
 
     def _start_slot(self, slot: AddressSlot) -> None:
@@ -223,6 +250,6 @@ class UpstreamPool:
         while slot.dirty and slot.connection is not None:
             slot.dirty = False
             slot.acked = False
-            sent = await slot.connection.send(lambda: {"action": "ping", "track-addresses": list(slot.addresses)})
+            sent = await slot.connection.send(slot.list_to_send)
             if not sent:
                 return

@@ -7,8 +7,8 @@ the request's progress token, so the same ``notifications/progress`` frame can b
 with the event's JSON string encoded once per event for all callers. Any other transport or era
 (stdio, in-memory, handshake-era sessions) keeps the SDK path.
 
-This reads two attributes of the SDK's private ``_SingleExchangeDispatchContext`` (``mcp`` is
-pinned); the end-to-end tests over HTTP exercise it.
+The sink and token come from :func:`mcp_gateway.sdk.progress_stream` (the seam to the SDK's private
+dispatch context); the end-to-end tests over HTTP exercise it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 from fastmcp import Context
-from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext
+
+from mcp_gateway import sdk
 
 ProgressSender = Callable[[int, str, float], Awaitable[None]]
 _METHOD = '"jsonrpc":"2.0","method":"notifications/progress"'
@@ -44,21 +45,16 @@ def _json_string(text: str) -> str:
 
 def direct_progress(ctx: Context) -> ProgressSender | None:
     """A sender of progress ``(n, message, deadline)`` onto the call's SSE stream, or None for the SDK path."""
-    try:
-        outbound = getattr(ctx.session, "_request_outbound", None)
-    except RuntimeError:
+    stream = sdk.progress_stream(ctx)
+    if stream is None:
         return None
-    if not isinstance(outbound, _SingleExchangeDispatchContext):
-        return None
-    sink, token = outbound.sink, outbound.progress_token
-    if sink is None or token is None:
-        return None
+    sink, token = stream
     head = f'event: message\r\ndata: {{{_METHOD},"params":{{"progressToken":{json.dumps(token)},"progress":'
 
     async def send(progress: int, message: str, deadline: float) -> None:
         frame = f'{head}{float(progress)!r},"message":{_json_string(message)}}}}}\r\n\r\n'.encode()
         # A closed stream means the caller is gone; the SDK's notify drops the message the same way.
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+        with contextlib.suppress(*sdk.CLOSED_STREAM):
             try:
                 sink.send_nowait(frame)  # the response loop is usually waiting: hand it over at once
             except anyio.WouldBlock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared.models._base import Payload
 
@@ -51,6 +51,9 @@ class DifficultyAdjustment(Payload):
 
 class Stats(Payload):
     """The latest statistics: each part is the newest value seen; ``updated`` names the refreshed ones."""
+
+    # Every field is optional, so without this a gap notice would also match the schema of stats.
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["gap"]}})
 
     mempool: MempoolInfo | None = Field(default=None, description="Mempool size and limits.")
     vbytes_per_second: float | None = Field(

@@ -12,11 +12,10 @@ from typing import Any
 import anyio
 import mcp_types
 import pytest
-from anyio.streams.memory import MemoryObjectSendStream
 from fastmcp import Client, FastMCP
-from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext, _sse_event
 from mcp_types import JSONRPCNotification
 
+from mcp_gateway import sdk
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import progress
 from shared.bus import MemoryBackend
@@ -35,24 +34,13 @@ def _sdk_frame(token: str | int, value: int, message: str) -> bytes:
         params=mcp_types.ProgressNotificationParams(progress_token=token, progress=value, total=None, message=message)
     )
     data = notification.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return _sse_event(JSONRPCNotification(jsonrpc="2.0", method=data["method"], params=data["params"]))
-
-
-class _Outbound(_SingleExchangeDispatchContext):
-    def __init__(self, token: str | int, sink: MemoryObjectSendStream[bytes] | None) -> None:
-        self.sink = sink
-        self.progress_token = token
-
-
-class _Ctx:
-    def __init__(self, outbound: object) -> None:
-        self.session = type("Session", (), {"_request_outbound": outbound})()
+    return sdk.sse_frame(JSONRPCNotification(jsonrpc="2.0", method=data["method"], params=data["params"]))
 
 
 @pytest.mark.parametrize("token", ["p1", 42])
 async def test_direct_progress_frames_are_byte_identical_to_the_sdk(token: str | int) -> None:
     sink, frames = anyio.create_memory_object_stream[bytes](0)  # unbuffered, like the SDK's
-    send = progress.direct_progress(_Ctx(_Outbound(token, sink)))  # type: ignore[arg-type]
+    send = progress.direct_progress(sdk.context_on_exchange(token, sink))
     assert send is not None
     received: list[bytes] = []
 
@@ -72,7 +60,7 @@ async def test_direct_progress_frames_are_byte_identical_to_the_sdk(token: str |
 
 async def test_direct_progress_gives_up_at_the_deadline_when_nobody_reads() -> None:
     sink, frames = anyio.create_memory_object_stream[bytes](0)
-    send = progress.direct_progress(_Ctx(_Outbound("p1", sink)))  # type: ignore[arg-type]
+    send = progress.direct_progress(sdk.context_on_exchange("p1", sink))
     assert send is not None
     started = time.monotonic()
     with pytest.raises(TimeoutError):
@@ -83,8 +71,8 @@ async def test_direct_progress_gives_up_at_the_deadline_when_nobody_reads() -> N
 
 
 def test_direct_progress_keeps_the_sdk_path_without_a_modern_stream() -> None:
-    assert progress.direct_progress(_Ctx(object())) is None  # type: ignore[arg-type]
-    assert progress.direct_progress(_Ctx(_Outbound("p1", None))) is None  # type: ignore[arg-type]
+    assert progress.direct_progress(object()) is None  # type: ignore[arg-type]
+    assert progress.direct_progress(sdk.context_on_exchange("p1", None)) is None
 
 
 async def test_tool_input_schemas_match_the_tool_list(
@@ -94,7 +82,7 @@ async def test_tool_input_schemas_match_the_tool_list(
     _, mcp = make_gateway()
     async with Client(mcp) as client:
         tools = await client.list_tools()
-        lookup = mcp._mcp_server.get_tool_input_schema
+        lookup = sdk.input_schema_lookup(mcp)
         assert lookup is not None
         assert {tool.name: lookup(tool.name) for tool in tools} == {tool.name: tool.input_schema for tool in tools}
         assert lookup("no_such_tool") is None

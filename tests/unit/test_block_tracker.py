@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestor.blocks import BlockTracker
+from ingestor.core.blocks import BlockTracker
 from shared.models import Block
 
 
