@@ -129,7 +129,14 @@ await Promise.all(
       if (result.isError) throw new Error(`isError: ${result.content?.map((part) => part.text).join(" ")}`);
       const text = result.content?.map((part) => part.text ?? "").join("") ?? "";
       const [summary, json] = [text.slice(0, text.indexOf("\n")), text.slice(text.indexOf("\n") + 1)];
-      if (!summary || JSON.stringify(JSON.parse(json)) !== JSON.stringify(result.structuredContent)) {
+      const sameJson = (() => {
+        try {
+          return JSON.stringify(JSON.parse(json)) === JSON.stringify(result.structuredContent);
+        } catch {
+          return false;
+        }
+      })();
+      if (!summary || summary.startsWith("{") || !sameJson) {
         throw new Error(`the text is not a summary line then the structured content: ${text.slice(0, 120)}`);
       }
       const structured = JSON.stringify(result.structuredContent ?? null);

@@ -1,13 +1,22 @@
 """What every stream tool shares: parameters, registration, the pull path, the wait path, the result.
 
-The result of a stream call is built in one place, :func:`stream_result` (through :func:`pull` and
-:func:`wait`), for every transport that serves the tools. A result is a :class:`ToolResult` with
+Each tool's result is built by ONE function that every transport serving the tools calls: :func:`pull`
+and :func:`wait` (both through :func:`stream_result`) for the stream tools and ``track_address``,
+``alert.watch`` for ``alert_when``, ``health.health_result`` for ``health``. Each returns a
+:class:`ToolResult` made by :func:`text_result`:
 
-* structured content: ``{network, topic, events, cursor, gap, timed_out, freshness}`` (``StreamResult``
-  in :mod:`mcp_gateway.models`), each event ``{id, ts_ms, data}`` with the topic's view of its data
-  (:mod:`mcp_gateway.views`), or with ``full=true`` the whole envelope as published;
+* structured content, shaped as the tool's model in :mod:`mcp_gateway.models` (stream tools:
+  ``{network, topic, events, cursor, gap, timed_out, freshness}``, each event ``{id, ts_ms, data}`` with
+  the topic's view of its data from :mod:`mcp_gateway.views`, or with ``full=true`` the whole envelope
+  as published); never a null (unknown values are left out);
 * one text block: a one-line summary (what arrived, the latest figures, anything wrong, the cursor),
   a newline, then the structured content as compact JSON.
+
+A new tool follows the same conventions: its result model in ``models.py`` (names carrying units, short
+descriptions), a view and a summary phrase in ``views.py`` rounded with its helpers, registration through
+:func:`register_tool` (compact schemas), refusals as :class:`~mcp_gateway.errors.InvalidParameter` in one
+sentence naming the parameter and a valid example (``..., e.g. txid="..."``), and progress through
+:class:`~mcp_gateway.tools.keepalive.CallProgress` so a quiet wait sends keep-alives.
 """
 
 from __future__ import annotations

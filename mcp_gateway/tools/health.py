@@ -61,12 +61,17 @@ def health_summary(report: dict[str, Any]) -> str:
     return head + (f"; latest event ages: {', '.join(ages)}" if ages else "; no events yet")
 
 
+async def health_result(gateway: Gateway, network: str) -> ToolResult:
+    """THE result of a health call: the report and its summary line."""
+    report = await health_report(gateway, network)
+    return text_result(health_summary(report), report)
+
+
 def register(mcp: FastMCP, gateway: Gateway) -> None:
     """Add the health tool to ``mcp``."""
 
     async def health(network: NetworkParam = gateway.settings.network) -> ToolResult:
-        report = await health_report(gateway, network)
-        return text_result(health_summary(report), report)
+        return await health_result(gateway, network)
 
     register_tool(
         mcp,

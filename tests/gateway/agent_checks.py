@@ -83,9 +83,13 @@ def is_one_plain_sentence(text: str) -> bool:
 
 
 def _bounds(prop: dict[str, Any]) -> tuple[float, float]:
-    low = prop.get("minimum", prop.get("exclusiveMinimum", float("-inf")))
-    high = prop.get("maximum", float("inf"))
-    return float(low), float(high)
+    """The bounds of a numeric parameter (also inside an ``anyOf`` with null)."""
+    for branch in [prop, *prop.get("anyOf", [])]:
+        low = branch.get("minimum", branch.get("exclusiveMinimum"))
+        high = branch.get("maximum")
+        if low is not None or high is not None:
+            return float("-inf" if low is None else low), float("inf" if high is None else high)
+    return float("-inf"), float("inf")
 
 
 NUMBER = r"(-?\d+(?:\.\d+)?)"

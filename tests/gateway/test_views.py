@@ -12,7 +12,6 @@ from fastmcp import Client, FastMCP
 
 from mcp_gateway.client import stream
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.views import fee_rate, number_text
 from tests.gateway.agent_checks import overly_precise, text_parts
 from tests.gateway.conftest import FakeFeed
 
@@ -75,6 +74,8 @@ async def test_default_results_round_every_number_to_its_unit_and_full_keeps_the
 
 
 def test_the_rounding_helpers_keep_what_matters() -> None:
+    from mcp_gateway.views import fee_rate, number_text
+
     assert [fee_rate(value) for value in (LONG, 0.123456, 0.9999, 1.005, 250.0)] == [12.45, 0.123, 1.0, 1.0, 250.0]
     assert number_text(1e6) == "1,000,000" and number_text(1e6, grouped=False) == "1000000"
     assert number_text(1e-7) == "0.0000001" and number_text(2.5) == "2.5"
