@@ -24,6 +24,7 @@ from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.gate import ReadGate
 from shared.bus import Backend
+from shared.bus.base import SequenceRegression
 from shared.errors import BusError, Fenced, UpstreamError
 from shared.events import STREAM_TOPICS, TOPIC_BLOCKS, TOPIC_LIVE_2H, Event, Publication, address_topic
 from shared.metrics import topic_label
@@ -114,6 +115,11 @@ class Publisher:
     def tracking_confirmed(self, socket: str, addresses: Iterable[str], received_ms: int) -> None:
         """The upstream confirmed ``socket``'s list."""
         self.core.tracking_confirmed(socket, addresses, received_ms)
+        self._changed()
+
+    def redis_lost(self, regression: SequenceRegression) -> None:
+        """Redis lost events it had acknowledged (the bus saw its id counter go backwards): mark them."""
+        self.core.redis_lost(regression.topics, now_ms())
         self._changed()
 
     def tracking_cleared(self, socket: str, received_ms: int) -> None:

@@ -38,6 +38,7 @@ from ingestor.rest import UpstreamRest
 from ingestor.upstream.connection import ConnectionLimits
 from ingestor.upstream.pool import UpstreamPool
 from shared.bus import Backend, Retention, create_backend
+from shared.bus.base import SequenceRegression
 from shared.errors import BusError, BusUnavailable, UpstreamRejected
 from shared.retry import retrying
 from shared.settings import IngestorSettings
@@ -91,6 +92,7 @@ class IngestorService:
         self._status_changed: asyncio.Event | None = None
         self.bus.on_recovered(self._status_now)
         self.backend.on_reconnect(self._status_now)
+        self.backend.on_regression(self._mark_lost)
 
     @property
     def bus_ok(self) -> bool:
@@ -100,6 +102,11 @@ class IngestorService:
     def _status_now(self) -> None:
         if self._status_changed is not None:
             self._status_changed.set()
+
+    def _mark_lost(self, regression: SequenceRegression) -> None:
+        """Redis lost acknowledged events (a failover): queue gap notices on the topics they belonged to."""
+        if self.publisher is not None:
+            self.publisher.redis_lost(regression)
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish gracefully."""

@@ -31,6 +31,8 @@ from shared.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 PROBE_CACHE_S = 0.5
+PROBE_PATIENCE_S = 0.5
+"""How long a caller waits for fresher facts when earlier ones exist: a slow Redis must not hold a call."""
 LEASE_LINGER_S = 60.0
 
 
@@ -77,8 +79,8 @@ class Gateway:
             self.metrics.redis_reconnects.inc()
 
     def names(self, network: str) -> Names:
-        """Channel and key names of ``network``."""
-        return Names(self.settings.key_prefix, network)
+        """Channel and key names of ``network`` (the backend's: hash-tagged on a Redis Cluster)."""
+        return self.backend.names(network)
 
     async def start(self) -> None:
         """Connect to the bus (in the background if it is down now) and start the hub and lease renewal."""
@@ -138,7 +140,9 @@ class Gateway:
         """What this gateway can serve for ``network`` now (see :mod:`mcp_gateway.availability`).
 
         The bus facts behind it are read once per half second and shared: a burst of calls costs one
-        probe, not one each, and ``health``, ``/readyz`` and admission judge the same facts.
+        probe, not one each, and ``health``, ``/readyz`` and admission judge the same facts. When a probe
+        is slow (Redis slow or gone), callers wait for it at most ``PROBE_PATIENCE_S`` and judge the last
+        facts read; the probe's own timeout then turns a silent Redis into ``unreachable``.
         """
         settings = self.settings
         served = settings.served_networks
@@ -165,7 +169,13 @@ class Gateway:
             probing = asyncio.create_task(self._read_facts(network), name=f"probe-{network}")
             self._probing[network] = probing
             probing.add_done_callback(lambda done: self._forget_probe(network, done))
-        return await asyncio.shield(probing)
+        if cached is None:
+            return await asyncio.shield(probing)
+        try:
+            async with asyncio.timeout(PROBE_PATIENCE_S):
+                return await asyncio.shield(probing)
+        except TimeoutError:  # the probe goes on and its verdict serves the next caller
+            return cached[1]
 
     async def _read_facts(self, network: str) -> _Probe:
         started = time.monotonic()

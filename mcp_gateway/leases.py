@@ -3,7 +3,8 @@
 The first call on an address creates the lease; the lease is renewed in the background while any call
 waits. When the last call ends normally the lease is left to linger (so an agent looping with its
 cursor keeps the address tracked between calls); when it ends by cancellation or disconnect the lease
-is released at once.
+is released at once. Lease writes run beside the calls, never inside them: a call neither starts nor
+returns later because Redis is slow to take a write.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.bus import Coordinator
 from shared.errors import BusError, CapacityError
 
 log = logging.getLogger(__name__)
 
+STOP_WRITES_WAIT_S = 2.0
+"""At shutdown, how long lease writes still in flight may take before every lease is released."""
 RENEWALS_IN_FLIGHT = 8
 """Lease renewals sent at once: 500 addresses over a 100 ms link take about 13 s, well inside the TTL."""
 
@@ -56,6 +60,7 @@ class LeaseKeeper:
         self._max_addresses = max_addresses
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._renewer: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     @property
     def held(self) -> int:
@@ -73,6 +78,8 @@ class LeaseKeeper:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=STOP_WRITES_WAIT_S)
         for network, address in list(self._slots):
             with contextlib.suppress(BusError):
                 await self._coordinator.release_lease(network, address, self.holder)
@@ -91,23 +98,37 @@ class LeaseKeeper:
         if slot is None:
             slot = self._slots[key] = _Slot()
         slot.calls += 1
+        if slot.calls == 1:
+            self._in_background(self._create(key, slot))
         ended_normally = False
         try:
-            if slot.calls == 1:
-                async with slot.lock:
-                    try:
-                        await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
-                    except BusError as exc:  # transient: the renewal rounds create it once the bus answers
-                        log.warning("could not lease %s yet, the next renewal round retries: %s", address, exc)
             yield
             ended_normally = True
         finally:
-            await asyncio.shield(self._leave(key, slot, linger=ended_normally))
+            self._leave(key, slot, linger=ended_normally)
 
-    async def _leave(self, key: tuple[str, str], slot: _Slot, *, linger: bool) -> None:
+    def _in_background(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run a lease write without making the call wait for it (a slow Redis must not hold a result)."""
+        task = asyncio.create_task(write, name="lease-write")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _create(self, key: tuple[str, str], slot: _Slot) -> None:
+        network, address = key
+        async with slot.lock:
+            if not slot.calls:
+                return  # the call already ended: its end writes the lease
+            try:
+                await self._coordinator.renew_lease(network, address, self.holder, self._ttl_s)
+            except BusError as exc:  # transient: the renewal rounds create it once the bus answers
+                log.warning("could not lease %s yet, the next renewal round retries: %s", address, exc)
+
+    def _leave(self, key: tuple[str, str], slot: _Slot, *, linger: bool) -> None:
         slot.calls -= 1
-        if slot.calls:
-            return
+        if not slot.calls:
+            self._in_background(self._end(key, slot, linger=linger))
+
+    async def _end(self, key: tuple[str, str], slot: _Slot, *, linger: bool) -> None:
         network, address = key
         async with slot.lock:
             if slot.calls:

@@ -6,6 +6,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from shared.bus.location import parse_redis_url
 from shared.errors import ConfigError
 from shared.settings import SIM_UPSTREAM, BusSettings, IngestorSettings, redact_url
 
@@ -29,39 +30,55 @@ def check_upstream_url(settings: IngestorSettings, *, sim_allowed: bool) -> None
 
 
 def check_redis_host(settings: BusSettings) -> None:
-    """Fail with one line when the Redis URL's host name does not exist.
+    """Fail with one line when the Redis URL is malformed or its host name does not exist.
 
     A name the resolver says does not exist is retried for ``redis_connect_timeout_s`` (a cluster's DNS
     may lag a new Service by a moment); any other resolver trouble (no network yet) is left to the
-    bus's own reconnect loop. Other schemes are left to the backend factory, which names them.
+    bus's own reconnect loop. A Sentinel or Cluster URL fails only when none of its hosts exists (one
+    sentinel or node may be away). ``unix://`` is left to the backend.
     """
     url = settings.redis_dsn()
     if not url:
         return
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        return
-    try:
-        host, port = parts.hostname, parts.port or 6379
-    except ValueError:
-        raise ConfigError(f"--redis-url has an invalid port: {redact_url(url)} (MEMPOOL_WS_REDIS_URL)") from None
-    if not host:
-        raise ConfigError(f"--redis-url has no host: {redact_url(url)} (MEMPOOL_WS_REDIS_URL)")
+    location = parse_redis_url(url)
+    if location.topology != "single":
+        hosts = list(location.hosts)
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss"):
+            return
+        try:
+            hosts = [(parts.hostname or "", parts.port or 6379)]
+        except ValueError:
+            raise ConfigError(f"--redis-url has an invalid port: {redact_url(url)} (MEMPOOL_WS_REDIS_URL)") from None
+        if not hosts[0][0]:
+            raise ConfigError(f"--redis-url has no host: {redact_url(url)} (MEMPOOL_WS_REDIS_URL)")
     deadline = time.monotonic() + settings.redis_connect_timeout_s
     while True:
-        try:
-            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            return
-        except UnicodeError:
-            raise ConfigError(
-                f"the Redis host {host!r} is not a valid host name; check --redis-url (MEMPOOL_WS_REDIS_URL)"
-            ) from None
-        except socket.gaierror as exc:
-            if exc.errno not in _NO_SUCH_NAME:
+        missing: list[tuple[str, str]] = []
+        for host, port in hosts:
+            problem = _resolve(host, port)
+            if problem is None:
                 return
-            if time.monotonic() + RESOLVE_RETRY_S > deadline:
-                raise ConfigError(
-                    f"the Redis host {host!r} does not resolve ({exc.strerror}); check --redis-url "
-                    f"(MEMPOOL_WS_REDIS_URL): {redact_url(url)}"
-                ) from None
+            missing.append((host, problem))
+        if time.monotonic() + RESOLVE_RETRY_S > deadline:
+            host, problem = missing[0]
+            raise ConfigError(
+                f"the Redis host {host!r} does not resolve ({problem}); check --redis-url "
+                f"(MEMPOOL_WS_REDIS_URL): {redact_url(url)}"
+            )
         time.sleep(RESOLVE_RETRY_S)
+
+
+def _resolve(host: str, port: int) -> str | None:
+    """None when ``host`` resolves (or the resolver cannot tell now); why not, when it does not exist."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:
+        raise ConfigError(
+            f"the Redis host {host!r} is not a valid host name; check --redis-url (MEMPOOL_WS_REDIS_URL)"
+        ) from None
+    except socket.gaierror as exc:
+        if exc.errno in _NO_SUCH_NAME:
+            return str(exc.strerror)
+    return None

@@ -1,6 +1,7 @@
 """Every Redis channel and key name, built here and nowhere else.
 
-With the default prefix ``mempool`` and network ``mainnet``:
+With the default prefix ``mempool`` and network ``mainnet``, on one server or behind Sentinel (these names
+are a public contract):
 
 ==============================================  =======  ==============================================
 name                                            type     holds
@@ -17,6 +18,12 @@ name                                            type     holds
 ``mempool:mainnet:ingestor:status``             string   JSON :class:`~shared.models.IngestorStatus`
 ==============================================  =======  ==============================================
 
+On a Redis Cluster the network is a hash tag, so that every name of one network lives in one hash slot
+and the publish script (PUBLISH, SET, XADD, INCR, the leader check) stays one atomic step:
+``mempool:{mainnet}:stats``, ``mempool:{mainnet}:stats:latest``, ``mempool:{mainnet}:seq``, … The live
+channels are then *shard* channels (SPUBLISH; subscribe with SSUBSCRIBE on the node that owns the slot,
+e.g. ``redis-cli -c SSUBSCRIBE 'mempool:{mainnet}:stats'``).
+
 ``{topic}`` is ``blocks``, ``mempool-blocks``, ``stats``, ``live-2h-chart``, ``address:{address}`` or
 ``tx:{txid}`` (a tracked transaction, txid in lower-case hex; see :func:`shared.events.tx_topic`).
 """
@@ -30,15 +37,16 @@ LEASE_MEMBER_SEPARATOR = "|"
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """Channel and key names of one network under one prefix."""
+    """Channel and key names of one network under one prefix (``cluster``: the network as a hash tag)."""
 
     prefix: str
     network: str
+    cluster: bool = False
 
     @property
     def base(self) -> str:
-        """``{prefix}:{network}``."""
-        return f"{self.prefix}:{self.network}"
+        """``{prefix}:{network}``, or ``{prefix}:{{network}}`` on a cluster."""
+        return f"{self.prefix}:{{{self.network}}}" if self.cluster else f"{self.prefix}:{self.network}"
 
     def channel(self, topic: str) -> str:
         """The live pub/sub channel of ``topic``."""

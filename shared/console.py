@@ -124,14 +124,20 @@ def status_line(figures: Figures, events_per_s: float | None, upstream: str) -> 
 async def report_status(probe: StatusProbe, interval_s: float, poll_s: float = 1.0) -> None:
     """Poll the upstream state every ``poll_s`` and log a status line every ``interval_s`` (0: never)."""
     clock = StateClock()
-    previous = (await probe.figures()).last_event_id, time.monotonic()
+    previous: tuple[int | None, float] = (None, time.monotonic())
     poll_s = min(poll_s, interval_s) if interval_s > 0 else poll_s
+    with contextlib.suppress(Exception):
+        previous = (await probe.figures()).last_event_id, time.monotonic()
     while True:
         await asyncio.sleep(poll_s)
-        clock.observe(await probe.upstream())
-        if interval_s <= 0 or time.monotonic() - previous[1] < interval_s:
+        try:
+            clock.observe(await probe.upstream())
+            if interval_s <= 0 or time.monotonic() - previous[1] < interval_s:
+                continue
+            figures, now = await probe.figures(), time.monotonic()
+        except Exception as exc:  # a status line is never worth a crash (e.g. the bus closing at shutdown)
+            log.debug("status line skipped: %s: %s", type(exc).__name__, exc)
             continue
-        figures, now = await probe.figures(), time.monotonic()
         rate = None
         if figures.last_event_id is not None and previous[0] is not None and figures.last_event_id >= previous[0]:
             rate = (figures.last_event_id - previous[0]) / (now - previous[1])
@@ -148,7 +154,7 @@ async def status_reporting(probe: StatusProbe, interval_s: float, poll_s: float 
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
 

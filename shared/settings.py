@@ -38,12 +38,15 @@ def rest_base_url(ws_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
 
 
-SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "auth", "token", "secret"})
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "auth", "token", "secret", "sentinel_password"})
 """Query parameters hidden by :func:`redact_url` (redis-py takes ``?password=`` as the password)."""
 
 
 def redact_url(url: str | None) -> str:
-    """The URL with any password (in the user part or the query) replaced by ``***``, safe for logs."""
+    """The URL with any password (in the user part or the query) replaced by ``***``, safe for logs.
+
+    Works on every Redis URL form, also those listing several hosts (``redis+sentinel://:pw@h1:1,h2:2/s``).
+    """
     if not url:
         return ""
     parts = urlsplit(url)
@@ -51,14 +54,11 @@ def redact_url(url: str | None) -> str:
     query = parts.query
     if any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
         query = urlencode([(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="/*")
-    if parts.password is None and "@" not in parts.netloc:
+    if "@" not in parts.netloc:
         return url if query == parts.query else f"{url.split('?', 1)[0]}?{query}"
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    netloc = f"{user}:***@{host}" if user else f"***@{host}"
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    netloc = f"{user}:***@{hosts}" if user else f"***@{hosts}"
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -91,7 +91,9 @@ class BusSettings(_Base):
     network: Network = Field(default="mainnet", description="Bitcoin network served by this process.")
     redis_url: SecretStr | None = Field(
         default=None,
-        description="redis:// or rediss:// URL of the event bus; unset means the embedded in-process bus.",
+        description="URL of the Redis event bus: redis://, rediss:// or unix:// (one server), "
+        "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] (Sentinel) or redis+cluster://HOST:PORT[,...] "
+        "(Cluster), rediss+... for TLS; unset means the embedded in-process bus.",
     )
     key_prefix: str = Field(
         default="mempool",

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer
+from tests.support.redis_topologies import ClusterServers, SentinelGroup
 
 TEST_REDIS_ENV = "MEMPOOL_WS_TEST_REDIS_URL"
 
@@ -27,6 +28,28 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A master, a replica and three sentinels, started for this run (shared: never failed over)."""
+    group = SentinelGroup()
+    try:
+        group.start()
+        yield group
+    finally:
+        group.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterServers]:
+    """A 3-master Redis Cluster, started for this run."""
+    cluster = ClusterServers()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
 
 
 @pytest.fixture

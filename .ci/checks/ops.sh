@@ -118,6 +118,15 @@ validate_manifests() {
         done
     done
 }
+redis_urls_verbatim() {  # the Secret holds each ci/ scenario's Redis URL exactly (multi-host, query and all)
+    local scenario url
+    for scenario in sentinel-values cluster-values; do
+        url=$(sed -n 's/^  url: "\(.*\)"$/\1/p' "$chart/ci/$scenario.yaml")
+        [ -n "$url" ] || { echo "no redis.url in ci/$scenario.yaml"; return 1; }
+        helm template rel "$chart" --namespace mempool -f "$chart/ci/$scenario.yaml" \
+            | grep -qF "url: \"$url\"" || { echo "the Secret of $scenario does not hold $url verbatim"; return 1; }
+    done
+}
 checkov_manifests() {
     local scenario
     for scenario in $(scenarios); do
@@ -160,6 +169,7 @@ check_all() {
         check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
     run "helm lint --strict (default and ci/ values)" lint_chart
     run "helm template | kubernetes-validate --strict (k8s ${KUBE_VERSIONS[*]})" validate_manifests
+    run "Sentinel and Cluster URLs reach the Secret verbatim" redis_urls_verbatim
     run "checkov helm chart" checkov --config-file "$chart/.checkov.yaml" -d "$chart" --framework helm \
         --compact --quiet --skip-download
     run "checkov rendered manifests" checkov_manifests

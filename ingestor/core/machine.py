@@ -114,6 +114,15 @@ class PublishCore:
         per_address = {topic[prefix:]: ms for topic, ms in last.items() if is_address_topic(topic)}
         self._addresses.inherit(previous_activity_ms, per_address)
 
+    def redis_lost(self, topics: Mapping[str, tuple[int, int]], now_ms: int) -> None:
+        """Redis lost published events (a failover to a replica that lacked them): ``topics`` maps each
+        topic that had some to their interval (ingest time). Their gap notices go out next, first in line."""
+        work = Work(now_ms)
+        for topic, (from_ms, to_ms) in sorted(topics.items(), key=lambda item: (item[1], item[0])):
+            add_gap(self.network, work, topic, from_ms, to_ms, Reason.REDIS_FAILOVER)
+        if work.publications:
+            self._queue.appendleft(work)
+
     def frame(self, frame: NormalizedFrame, received_ms: int) -> None:
         """A normalized upstream frame."""
         blocks = ([frame.new_block] if frame.new_block else []) + frame.blocks_snapshot

@@ -17,6 +17,7 @@ class Reason:
     OUTAGE: Final = "upstream_outage"
     INTERRUPTED: Final = "tracking_interrupted"
     BACKFILL_FAILED: Final = "backfill_failed"
+    REDIS_FAILOVER: Final = "redis_failover"
 
     SENTENCES: Final = {
         OVERFLOW: "the ingestor's publish queue overflowed: events received in this interval were dropped",
@@ -25,6 +26,8 @@ class Reason:
         OUTAGE: "the upstream socket was down: events in this interval were missed",
         INTERRUPTED: "upstream tracking of this address was interrupted: activity in this interval may be missing",
         BACKFILL_FAILED: "live-2h-chart points missed during an outage could not be recovered",
+        REDIS_FAILOVER: "Redis failed over to a replica that lacked the newest events: events published in this "
+        "interval were lost",
     }
 
 

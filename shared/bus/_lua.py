@@ -7,8 +7,12 @@ PUBLISH = """
 -- then per event: KEYS[2+2i] history stream, KEYS[3+2i] latest
 -- ARGV[1] fence holder ('' = no fence), ARGV[2] event count, ARGV[3] epoch candidate,
 -- ARGV[4] leader lock ttl ms with which the fence holder takes an ABSENT lock (0 = never take it),
+-- ARGV[5] publish command (PUBLISH, or SPUBLISH on a cluster),
+-- ARGV[6] the epoch of the publisher's highest id ('' = none), ARGV[7] that highest id,
 -- then per event 5 values: envelope head, envelope tail, channel, history max length, ttl seconds (0 = none)
 -- Fenced (error FENCED) only when another holder has the lock, or it is absent and ARGV[4] is 0.
+-- Returns {epoch, held, id...}: held is the counter found below the publisher's highest id of the same
+-- epoch (acknowledged events were lost, e.g. in a failover) after lifting the counter to it, else -1.
 if ARGV[1] ~= '' then
   local holder = redis.call('GET', KEYS[2])
   if holder == false and ARGV[4] ~= '0' then
@@ -18,10 +22,19 @@ if ARGV[1] ~= '' then
   end
 end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
-local ids = {}
+local epoch = redis.call('GET', KEYS[3])
+local held = -1
+if epoch == ARGV[6] then
+  local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if current < tonumber(ARGV[7]) then
+    held = current
+    redis.call('SET', KEYS[1], ARGV[7])
+  end
+end
+local result = {epoch, held}
 for i = 1, tonumber(ARGV[2]) do
   local stream, latest = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local a = 4 + 5 * (i - 1)
+  local a = 7 + 5 * (i - 1)
   local seq = redis.call('INCR', KEYS[1])
   local prev = 0
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
@@ -37,10 +50,10 @@ for i = 1, tonumber(ARGV[2]) do
     redis.call('EXPIRE', stream, ARGV[a + 5])
     redis.call('EXPIRE', latest, ARGV[a + 5])
   end
-  redis.call('PUBLISH', ARGV[a + 3], payload)
-  ids[i] = seq
+  redis.call(ARGV[5], ARGV[a + 3], payload)
+  result[2 + i] = seq
 end
-return ids
+return result
 """
 
 HISTORY = """

@@ -9,7 +9,10 @@ Behaviour every backend guarantees (the contract suite in ``tests/bus`` checks i
   ``gap=True`` when some of them are no longer held (the window moved past the cursor). Every history
   entry remembers the id of the topic's previous event, which is how a trimmed event is detected.
 * Ids belong to an epoch; the epoch changes when the sequence starts over, so a cursor from another
-  epoch is recognisably stale.
+  epoch is recognisably stale. Within an epoch an id is never given out twice, also when Redis lost
+  acknowledged events in a failover (its counter went backwards): the publisher's highest id lifts the
+  counter, and the loss is reported as a :class:`SequenceRegression` to :meth:`Bus.on_regression`
+  callbacks, so the publisher can mark it with gap notices.
 * Live delivery is at most once. Whenever it may have lost messages (a reconnect, an overflow), the
   subscriber receives :class:`Resync` and should re-read history after the last id it saw.
 * Leases, leadership and the ingestor status are shared coordination state with TTLs.
@@ -28,6 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from shared.channels import Names
 from shared.errors import BusError
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
@@ -77,8 +81,32 @@ class Resync:
 BusMessage = Delivery | Resync
 
 
+@dataclass(frozen=True, slots=True)
+class SequenceRegression:
+    """Redis lost events it had acknowledged to this publisher: its id counter went backwards in the epoch.
+
+    Happens when a Sentinel (or cluster) failover promotes a replica that had not yet received the newest
+    writes. The ids ``held_id + 1 .. lost_to_id`` were given out and are gone from Redis; the sequence goes
+    on above ``lost_to_id``.
+    """
+
+    network: str
+    epoch: str
+    held_id: int
+    """The last id the server still had."""
+    lost_to_id: int
+    """The highest id this publisher had been given."""
+    topics: dict[str, tuple[int, int]]
+    """Each topic that may have lost events, with the interval (ingest time, Unix ms) they came from."""
+    detected_ms: int
+
+
 class Bus(ABC):
     """Events: publish with ids, latest value, bounded history, live pub/sub."""
+
+    @abstractmethod
+    def names(self, network: str) -> Names:
+        """Channel and key names of ``network`` in this backend's topology."""
 
     @abstractmethod
     async def connect(self) -> None:
@@ -99,6 +127,10 @@ class Bus(ABC):
     @abstractmethod
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever a lost connection is opened again (the server may have restarted empty)."""
+
+    @abstractmethod
+    def on_regression(self, callback: Callable[[SequenceRegression], None]) -> None:
+        """Call ``callback`` (from within :meth:`publish`) when a publish finds the id counter went backwards."""
 
     @abstractmethod
     async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:

@@ -5,21 +5,22 @@ from __future__ import annotations
 from shared.bus.base import Backend
 from shared.bus.memory import MemoryBackend
 from shared.bus.retention import Retention
-from shared.errors import ConfigError
 from shared.settings import BusSettings
 
 
 def create_backend(settings: BusSettings, retention: Retention | None = None) -> Backend:
-    """A Redis backend for ``redis://`` / ``rediss://`` URLs, the embedded backend when no URL is set."""
+    """A Redis backend for any URL of :mod:`shared.bus.location`, the embedded backend when no URL is set.
+
+    Raise :class:`~shared.errors.ConfigError` for a URL that is not one of those forms.
+    """
     url = settings.redis_dsn()
     if not url:
         return MemoryBackend(prefix=settings.key_prefix, retention=retention)
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis_url must start with redis://, rediss:// or unix:// (MEMPOOL_WS_REDIS_URL)")
+    from shared.bus.location import parse_redis_url
     from shared.bus.redis import RedisBackend
 
     return RedisBackend(
-        url,
+        parse_redis_url(url),
         prefix=settings.key_prefix,
         retention=retention,
         connect_timeout_s=settings.redis_connect_timeout_s,

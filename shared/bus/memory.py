@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.bus._queue import DeliveryQueue
-from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position
+from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, SequenceRegression
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
 from shared.errors import BusError, Fenced
@@ -83,6 +83,9 @@ class MemoryBackend(Backend):
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """The embedded bus never loses its connection: ``callback`` is never called."""
+
+    def on_regression(self, callback: Callable[[SequenceRegression], None]) -> None:
+        """The embedded bus never loses what it acknowledged: ``callback`` is never called."""
 
     async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
         if fence is not None:

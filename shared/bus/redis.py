@@ -1,13 +1,14 @@
 """The Redis backend: PUBLISH + SET + XADD in one Lua step, history in streams, a supervised PUB/SUB reader.
 
-Connections: one bounded command pool (``max_connections``) and one PUB/SUB connection per process,
-whatever the number of subscribers. A command that meets a dropped pooled connection (Redis restarted,
-``CLIENT KILL``, a reset) is retried on a new connection by redis-py (asyncio retry, a connection error
-only: a timeout is never retried, so a slow publish cannot run twice). The PUB/SUB reader reconnects
-with back-off on its own; after each reconnect it resubscribes and emits
-:class:`~shared.bus.base.Resync`, because Redis PUB/SUB loses whatever was published while the
-connection was down. Every failure surfaces as a :class:`~shared.errors.BusError` of its kind
-(:func:`~shared.bus._translate.bus_error`), and an evicting ``maxmemory-policy`` as a warning.
+One backend for the three topologies of :mod:`shared.bus.location` (a server, Sentinel, Cluster): the
+clients differ (:mod:`shared.bus._clients`), the scripts and names do not, except that on a cluster the
+names carry the network as a hash tag and live messages go out with SPUBLISH (:mod:`shared.channels`).
+
+Connections: one bounded command pool (``max_connections``) and one PUB/SUB link per process, whatever
+the number of subscribers (:mod:`shared.bus._live`). Every failure surfaces as a
+:class:`~shared.errors.BusError` of its kind (:func:`~shared.bus._translate.bus_error`), and an evicting
+``maxmemory-policy`` as a warning. A publish passes the highest id this process was given, so a counter
+that went backwards in a failover is lifted and reported (:mod:`shared.bus._issued`).
 """
 
 from __future__ import annotations
@@ -20,45 +21,36 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
 from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from shared.bus import _lua
+from shared.bus._clients import Clients, ClientSettings, build_clients
+from shared.bus._issued import Issued
+from shared.bus._live import LiveReader
 from shared.bus._policy import EvictionWatch
-from shared.bus._queue import DeliveryQueue
 from shared.bus._translate import bus_error
-from shared.bus.base import Backend, BusMessage, Delivery, HistoryPage, Position, Resync
+from shared.bus.base import Backend, BusMessage, HistoryPage, Position, SequenceRegression
+from shared.bus.location import RedisLocation, parse_redis_url
 from shared.bus.retention import Retention
 from shared.channels import Names, lease_address, lease_member
 from shared.errors import BusError, Fenced
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
-from shared.retry import retrying
-from shared.settings import redact_url
 from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 16
 DEFAULT_QUEUE_SIZE = 10_000
-SUBSCRIBE_CONFIRM_TIMEOUT_S = 1.0
-"""Longest wait in ``subscribe`` for Redis to confirm; a later confirmation is followed by a Resync."""
-READ_POLL_S = 1.0
-COMMAND_RETRIES = 3
-"""Retries of a command on a new connection after a connection error (waits 50 to 500 ms, jittered)."""
 
 
 class RedisBackend(Backend):
-    """Redis implementation of :class:`~shared.bus.base.Backend` (``redis://`` or ``rediss://``)."""
+    """Redis implementation of :class:`~shared.bus.base.Backend`, for any URL of :mod:`shared.bus.location`."""
 
     def __init__(
         self,
-        url: str,
+        url: str | RedisLocation,
         *,
         prefix: str = "mempool",
         retention: Retention | None = None,
@@ -68,52 +60,54 @@ class RedisBackend(Backend):
         queue_size: int = DEFAULT_QUEUE_SIZE,
         health_check_interval_s: int = 10,
         policy_check_interval_s: float = 60.0,
+        clients: Callable[[RedisLocation, ClientSettings], Clients] = build_clients,
     ) -> None:
-        self._url = url
-        self.safe_url = redact_url(url)
+        """``clients`` builds the redis-py clients (tests pass one that builds fakeredis clients)."""
+        self.location = url if isinstance(url, RedisLocation) else parse_redis_url(url)
+        self.safe_url = self.location.safe_url
         self._prefix = prefix
         self._retention = retention or Retention()
-        self._retry_max_s = retry_max_s
-        common: dict[str, Any] = {
-            "decode_responses": True,
-            "socket_connect_timeout": connect_timeout_s,
-            "socket_timeout": connect_timeout_s,
-            "health_check_interval": health_check_interval_s,
-        }
-        command_pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=connect_timeout_s,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), COMMAND_RETRIES, (RedisConnectionError,)),
-            redis_connect_func=self._on_connection,
-            **common,
-        )
-        self._client = aioredis.Redis(connection_pool=command_pool)
-        self._pubsub_client = aioredis.Redis.from_url(url, max_connections=1, retry=Retry(NoBackoff(), 0), **common)
-        self._eviction = EvictionWatch(self._client, self.safe_url, policy_check_interval_s)
-        self._watcher: asyncio.Task[None] | None = None
         self._seen_connections: weakref.WeakSet[AbstractConnection] = weakref.WeakSet()
         self._reconnect_callbacks: list[Callable[[], None]] = []
+        self._regression_callbacks: list[Callable[[SequenceRegression], None]] = []
+        self._clients = clients(
+            self.location,
+            ClientSettings(
+                connect_timeout_s=connect_timeout_s,
+                max_connections=max_connections,
+                health_check_interval_s=health_check_interval_s,
+                on_connection=self._on_connection,
+                on_topology_change=self._reconnected,
+            ),
+        )
+        self._client = self._clients.command
+        self._publish_command = "SPUBLISH" if self._clients.sharded else "PUBLISH"
+        self._eviction = EvictionWatch(self._client, self.safe_url, policy_check_interval_s)
+        self._watcher: asyncio.Task[None] | None = None
         self._fence_ttl_ms: dict[tuple[str, str], int] = {}
+        self._issued: dict[str, Issued] = {}
         self._publish_script = self._client.register_script(_lua.PUBLISH)
         self._history_script = self._client.register_script(_lua.HISTORY)
         self._hold_script = self._client.register_script(_lua.HOLD_LEADERSHIP)
         self._release_script = self._client.register_script(_lua.RELEASE_LEADERSHIP)
         self._renew_lease_script = self._client.register_script(_lua.RENEW_LEASE)
         self._leased_script = self._client.register_script(_lua.LEASED)
-        self._channels: set[str] = set()
-        self._confirmations: dict[str, asyncio.Future[None]] = {}
-        self._unconfirmed: set[str] = set()
-        self._pubsub: PubSub | None = None
-        self._channels_changed = asyncio.Event()
-        self._queue = DeliveryQueue(queue_size, "Redis")
-        self._reader: asyncio.Task[None] | None = None
-        self._closed = False
-        self.reconnects = 0
+        self._live = LiveReader(
+            self._clients.new_link,
+            where=self.safe_url,
+            queue_size=queue_size,
+            retry_max_s=retry_max_s,
+            on_reconnect=self._reconnected,
+        )
+
+    @property
+    def reconnects(self) -> int:
+        """How often the pub/sub link was opened again after a loss."""
+        return self._live.reconnects
 
     def names(self, network: str) -> Names:
-        """Channel and key names for ``network``."""
-        return Names(self._prefix, network)
+        """Channel and key names for ``network`` (hash-tagged on a cluster)."""
+        return Names(self._prefix, network, cluster=self._clients.sharded)
 
     @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
@@ -127,34 +121,34 @@ class RedisBackend(Backend):
         if connection not in self._seen_connections:
             self._seen_connections.add(connection)
             return
+        self._reconnected()
+
+    def _reconnected(self) -> None:
         for callback in list(self._reconnect_callbacks):
             callback()
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._reconnect_callbacks.append(callback)
 
+    def on_regression(self, callback: Callable[[SequenceRegression], None]) -> None:
+        self._regression_callbacks.append(callback)
+
     async def warnings(self) -> list[str]:
         return self._eviction.warnings()
 
     async def connect(self) -> None:
-        self._closed = False
-        self._queue.open()
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
+        self._live.start()
         await self.ping()
         if self._watcher is None or self._watcher.done():
             await self._eviction.check()
             self._watcher = asyncio.create_task(self._eviction.run(), name="redis-policy-watch")
 
     async def close(self) -> None:
-        self._closed = True
-        self._queue.close()
-        self._channels_changed.set()
-        await cancel_and_wait(*(task for task in (self._reader, self._watcher) if task is not None))
-        self._reader = self._watcher = None
-        await self._drop_pubsub()
-        await self._client.aclose(close_connection_pool=True)
-        await self._pubsub_client.aclose()
+        await self._live.close()
+        if self._watcher is not None:
+            await cancel_and_wait(self._watcher)
+        self._watcher = None
+        await self._clients.close()
 
     async def ping(self) -> None:
         with self._translated("ping"):
@@ -164,9 +158,19 @@ class RedisBackend(Backend):
         if not publications:
             return []
         names = self.names(publications[0].network)
+        issued = self._issued.setdefault(names.network, Issued(names.network))
+        expected_epoch, floor = issued.floor()
         keys: list[str] = [names.seq, names.leader, names.epoch]
         take_ttl_ms = self._fence_ttl_ms.get((names.network, fence), 0) if fence else 0
-        args: list[str | int] = [fence or "", len(publications), _new_epoch(), take_ttl_ms]
+        args: list[str | int] = [
+            fence or "",
+            len(publications),
+            _new_epoch(),
+            take_ttl_ms,
+            self._publish_command,
+            expected_epoch,
+            floor,
+        ]
         parts = [publication.envelope_parts() for publication in publications]
         for publication, (head, tail) in zip(publications, parts, strict=True):
             if publication.network != names.network:
@@ -182,14 +186,34 @@ class RedisBackend(Backend):
             ]
         try:
             with self._translated("publish"):
-                ids = await self._publish_script(keys=keys, args=args)
+                epoch, held, *ids = await self._publish_script(keys=keys, args=args)
         except Fenced:
             self._fence_ttl_ms.pop((names.network, fence or ""), None)
             raise
-        return [
+        events = [
             Event.from_publication(publication, int(event_id), envelope)
             for publication, event_id, envelope in zip(publications, ids, parts, strict=True)
         ]
+        regression = issued.regression(int(held), floor) if int(held) >= 0 else None
+        issued.record(str(epoch), events)
+        if regression is not None:
+            self._regressed(regression)
+        return events
+
+    def _regressed(self, regression: SequenceRegression) -> None:
+        log.warning(
+            "Redis at %s lost events it had acknowledged (a failover to a replica that lacked them?): "
+            "the %s id sequence stood at %d, below the %d already given out; ids go on above %d, "
+            "and %d topics may have lost events",
+            self.safe_url,
+            regression.network,
+            regression.held_id,
+            regression.lost_to_id,
+            regression.lost_to_id,
+            len(regression.topics),
+        )
+        for callback in list(self._regression_callbacks):
+            callback(regression)
 
     async def latest(self, network: str, topic: str) -> Event | None:
         with self._translated("read latest"):
@@ -229,113 +253,13 @@ class RedisBackend(Backend):
         return _position(current, epoch, refused, self.safe_url)
 
     async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
-        confirmation = asyncio.get_running_loop().create_future()
-        self._confirmations[channel] = confirmation
-        try:
-            pubsub = self._pubsub
-            if pubsub is None:
-                self._channels_changed.set()
-            else:
-                with self._translated("subscribe"):
-                    await pubsub.subscribe(channel)
-            await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
-        except (TimeoutError, BusError):
-            if channel in self._channels:
-                self._unconfirmed.add(channel)
-            log.warning("subscription to %s not confirmed yet; the reader will resubscribe", channel)
-        finally:
-            self._confirmations.pop(channel, None)
+        await self._live.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
-        self._unconfirmed.discard(channel)
-        pubsub = self._pubsub
-        if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.unsubscribe(channel)
+        await self._live.unsubscribe(channel)
 
     async def next_message(self) -> BusMessage:
-        return await self._queue.get()
-
-    async def _read_forever(self) -> None:
-        connected_once = False
-        while not self._closed:
-            if not self._channels:
-                self._channels_changed.clear()
-                await self._channels_changed.wait()
-                continue
-            async for attempt in retrying(
-                f"open the Redis pub/sub connection to {self.safe_url}",
-                on=(RedisError, OSError),
-                first_s=0.1,
-                max_s=self._retry_max_s,
-                logger=log,
-            ):
-                with attempt:
-                    await self._open_pubsub()
-            if connected_once:
-                self.reconnects += 1
-                self._queue.put(Resync(channels=frozenset(self._channels), reason="redis reconnected"))
-                for callback in list(self._reconnect_callbacks):
-                    callback()
-            connected_once = True
-            try:
-                await self._pump()
-            except (RedisError, OSError) as exc:
-                log.warning("Redis pub/sub connection to %s lost (%s); reconnecting", self.safe_url, type(exc).__name__)
-                await self._drop_pubsub()
-
-    async def _open_pubsub(self) -> None:
-        pubsub = self._pubsub_client.pubsub()
-        try:
-            wanted = set(self._channels)
-            if wanted:
-                await pubsub.subscribe(*sorted(wanted))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise
-        self._pubsub = pubsub
-        try:
-            if late := self._channels - wanted:  # subscribed while the connection was opening
-                await pubsub.subscribe(*sorted(late))
-            if gone := wanted - self._channels:  # unsubscribed meanwhile
-                await pubsub.unsubscribe(*sorted(gone))
-        except BaseException:
-            await self._drop_pubsub()
-            raise
-
-    async def _drop_pubsub(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _pump(self) -> None:
-        pubsub = self._pubsub
-        assert pubsub is not None
-        while not self._closed:
-            message = await pubsub.get_message(timeout=READ_POLL_S)
-            if message is not None:
-                self._dispatch(message)
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind, channel = message["type"], message["channel"]
-        if kind == "subscribe":
-            confirmation = self._confirmations.get(channel)
-            if confirmation is not None and not confirmation.done():
-                confirmation.set_result(None)
-            if channel in self._unconfirmed:  # its subscriber read the history before this point: catch up
-                self._unconfirmed.discard(channel)
-                self._queue.put(Resync(channels=frozenset({channel}), reason="subscription confirmed late"))
-        elif kind == "message" and channel in self._channels:
-            try:
-                event = Event.from_json(message["data"])
-            except BusError as exc:
-                log.warning("discarded a message on %s that is not an event envelope: %s", channel, exc)
-                return
-            self._queue.put(Delivery(channel=channel, event=event))
+        return await self._live.next_message()
 
     async def renew_lease(self, network: str, address: str, holder: str, ttl_s: float) -> None:
         with self._translated("renew lease"):

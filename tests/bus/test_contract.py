@@ -1,4 +1,4 @@
-"""The bus contract, run unchanged against the embedded backend and a real Redis server."""
+"""The bus contract, run unchanged against every backend kind of ``tests/bus/conftest.py``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import json
 import pytest
 
 from shared.bus import Backend, Delivery, Retention
+from shared.bus.base import SequenceRegression
 from shared.errors import BusError, Fenced
 from shared.events import Event, Publication
 from shared.models import IngestorStatus
-from tests.bus.conftest import BackendFactory
+from tests.bus.conftest import REDIS_KINDS, BackendFactory, Kit, only
 
 
 def pub(topic: str = "stats", n: int = 0, network: str = "mainnet") -> Publication:
@@ -137,8 +138,8 @@ async def test_address_topics_keep_their_own_smaller_window(backend: Backend) ->
     assert page.gap
 
 
-async def test_live_delivery_matches_latest_and_history(backend: Backend, key_prefix: str) -> None:
-    channel = f"{key_prefix}:mainnet:stats"
+async def test_live_delivery_matches_latest_and_history(backend: Backend) -> None:
+    channel = backend.names("mainnet").channel("stats")
     await backend.subscribe(channel)
     [published] = await backend.publish([pub("stats", 7)])
     delivery = await next_delivery(backend)
@@ -149,13 +150,14 @@ async def test_live_delivery_matches_latest_and_history(backend: Backend, key_pr
     assert latest is not None and latest.raw == published.raw == page.events[-1].raw
 
 
-async def test_only_subscribed_channels_are_delivered(backend: Backend, key_prefix: str) -> None:
-    await backend.subscribe(f"{key_prefix}:mainnet:blocks")
+async def test_only_subscribed_channels_are_delivered(backend: Backend) -> None:
+    names = backend.names("mainnet")
+    await backend.subscribe(names.channel("blocks"))
     await backend.publish([pub("stats", 1), pub("blocks", 2)])
     delivery = await next_delivery(backend)
     assert delivery.event.topic == "blocks"
-    await backend.unsubscribe(f"{key_prefix}:mainnet:blocks")
-    await backend.subscribe(f"{key_prefix}:mainnet:stats")
+    await backend.unsubscribe(names.channel("blocks"))
+    await backend.subscribe(names.channel("stats"))
     await backend.publish([pub("blocks", 3), pub("stats", 4)])
     delivery = await next_delivery(backend)
     assert delivery.event.topic == "stats" and delivery.event.data == {"n": 4}
@@ -266,3 +268,78 @@ def test_event_from_json_rejects_what_is_not_an_envelope() -> None:
         Event.from_json('{"v": 2, "id": "1", "network": "m", "topic": "t", "ts_ms": 1, "data": {}}')
     with pytest.raises(BusError):
         Event.from_json('{"v": 1, "id": "x", "network": "m", "topic": "t", "ts_ms": 1, "data": {}}')
+
+
+# The embedded backend cannot lose what it acknowledged, so only backends with a Redis underneath can be made
+# to: the test rewinds Redis as a failover to a replica that lacked the newest writes would.
+@only(*REDIS_KINDS)
+async def test_a_counter_gone_backwards_is_lifted_above_every_id_given_and_the_loss_is_reported(kit: Kit) -> None:
+    backend = kit.make(Retention())
+    await backend.connect()
+    reports: list[SequenceRegression] = []
+    backend.on_regression(reports.append)
+    given = await backend.publish([pub("stats", 1), pub("blocks", 2), pub("stats", 3), pub("address:bc1qx", 4)])
+    epoch = (await backend.position("mainnet")).epoch
+    names, raw = backend.names("mainnet"), kit.raw()
+    await raw.set(names.seq, given[0].seq)  # the replica had only the first event
+    for event in given[1:]:
+        await raw.xdel(names.history(event.topic), f"{event.seq}-0")
+    [after] = await backend.publish([pub("stats", 5)])
+    assert after.seq == given[-1].seq + 1, "no id is given out twice in an epoch"
+    assert (await backend.position("mainnet")).epoch == epoch
+    [report] = reports
+    assert (report.network, report.epoch, report.held_id, report.lost_to_id) == (
+        "mainnet",
+        epoch,
+        given[0].seq,
+        given[-1].seq,
+    )
+    assert report.topics == {
+        "blocks": (given[1].ts_ms, given[1].ts_ms),
+        "stats": (given[2].ts_ms, given[2].ts_ms),
+        "address:bc1qx": (given[3].ts_ms, given[3].ts_ms),
+    }
+    await backend.publish([pub("stats", 6)])
+    assert len(reports) == 1, "reported once"
+
+
+# Same reason: only a Redis can restart empty under a running publisher.
+@only(*REDIS_KINDS)
+async def test_an_emptied_redis_starts_a_new_epoch_and_is_not_a_regression(kit: Kit) -> None:
+    backend = kit.make(Retention())
+    await backend.connect()
+    reports: list[SequenceRegression] = []
+    backend.on_regression(reports.append)
+    await backend.publish([pub("stats", n) for n in range(3)])
+    before = await backend.position("mainnet")
+    names, raw = backend.names("mainnet"), kit.raw()
+    for key in (names.seq, names.epoch, names.history("stats"), names.latest("stats")):
+        await raw.delete(key)
+    [event] = await backend.publish([pub("stats", 9)])
+    after = await backend.position("mainnet")
+    assert after.epoch != before.epoch and event.seq == 1 and reports == []
+
+
+# A native subscriber talks to Redis itself; the embedded backend has no Redis.
+@only(*REDIS_KINDS)
+async def test_a_redis_native_subscriber_receives_the_envelope_on_the_documented_channel(kit: Kit) -> None:
+    backend = kit.make(Retention())
+    await backend.connect()
+    channel = backend.names("mainnet").channel("stats")
+    raw, sharded = kit.raw(), kit.kind == "cluster"
+    if sharded:
+        await raw.initialize()  # redis-py's ClusterPubSub needs the slot map
+    pubsub = raw.pubsub()
+    assert channel == (f"{kit.prefix}:{{mainnet}}:stats" if sharded else f"{kit.prefix}:mainnet:stats")
+    try:
+        await (pubsub.ssubscribe(channel) if sharded else pubsub.subscribe(channel))
+        read = pubsub.get_sharded_message if sharded else pubsub.get_message
+        async with asyncio.timeout(5):
+            while (await read(timeout=1.0)) is None:  # the subscribe confirmation
+                pass
+            [event] = await backend.publish([pub("stats", 1)])
+            while (message := await read(timeout=1.0)) is None:
+                pass
+        assert message["channel"] == channel and message["data"] == event.raw
+    finally:
+        await pubsub.aclose()

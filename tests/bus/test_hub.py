@@ -16,10 +16,10 @@ def pub(n: int, topic: str = "stats") -> Publication:
     return Publication(network="mainnet", topic=topic, data={"n": n}, ts_ms=n)
 
 
-async def test_every_local_subscriber_gets_each_event(backend: Backend, key_prefix: str) -> None:
+async def test_every_local_subscriber_gets_each_event(backend: Backend) -> None:
     hub = Hub(backend, capacity=16)
     await hub.start()
-    channel = f"{key_prefix}:mainnet:stats"
+    channel = backend.names("mainnet").channel("stats")
     try:
         async with hub.subscribe(channel) as one, hub.subscribe(channel) as two:
             assert hub.channels == [channel] and hub.subscriber_count == 2

@@ -6,7 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from shared.bus.location import parse_redis_url
+from shared.channels import Names
 from shared.settings import SimSettings
 from simulator import Simulator
 from tests.support.ports import free_port
@@ -34,6 +40,38 @@ class Stack:
     def mcp_url(self, index: int = 0) -> str:
         """The MCP endpoint of gateway ``index``."""
         return f"{self.gateways[index]}/mcp"
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the bus is a Redis Cluster (hash-tagged names, shard channels)."""
+        return parse_redis_url(self.redis_url).topology == "cluster"
+
+    @property
+    def names(self) -> Names:
+        """The mainnet names of this deployment, in its Redis topology."""
+        return Names(self.prefix, "mainnet", cluster=self.cluster)
+
+    @contextlib.asynccontextmanager
+    async def redis(self) -> AsyncIterator[Any]:
+        """A decoded redis-py asyncio client of the bus's data (``RedisCluster`` on a cluster)."""
+        client: Any
+        if self.cluster:
+            host, port = parse_redis_url(self.redis_url).hosts[0]
+            client = await RedisCluster(host=host, port=port, decode_responses=True).initialize()
+        else:
+            client = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    async def subscribers(self, client: Any, channel: str) -> int:
+        """Redis's count of subscribers of ``channel`` (shard subscribers on a cluster)."""
+        if not self.cluster:
+            [(_, count)] = await client.pubsub_numsub(channel)
+            return int(count)
+        [(_, count)] = await client.pubsub_shardnumsub(channel, target_nodes=client.get_node_from_key(channel))
+        return int(count)
 
 
 async def wait_ready(url: str, timeout: float = 20.0) -> None:

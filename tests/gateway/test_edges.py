@@ -167,3 +167,33 @@ async def test_refusals_are_counted_by_reason(gateway_client: tuple[Gateway, Cli
         for reason in ("network_not_served", "invalid_parameter", "no_data_yet")
     }
     assert counted == {"network_not_served": 1, "invalid_parameter": 2, "no_data_yet": 1}
+
+
+class _HangingBackend(MemoryBackend):
+    """An embedded bus whose status reads hang while ``hang`` is set, like a Redis that stopped answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = False
+
+    async def read_status(self, network: str) -> IngestorStatus | None:
+        while self.hang:
+            await asyncio.sleep(0.01)
+        return await super().read_status(network)
+
+
+async def test_a_hanging_redis_holds_no_verdict_longer_than_the_patience_then_reads_unreachable() -> None:
+    backend = _HangingBackend()
+    gateway = Gateway(GatewaySettings(readiness_bus_timeout_s=1.5), backend)
+    await backend.connect()
+    first = await gateway.availability("mainnet")
+    backend.hang = True
+    await asyncio.sleep(0.6)  # the cached facts are stale now
+    started = time.monotonic()
+    again = await gateway.availability("mainnet")
+    assert time.monotonic() - started < 1.0, "a caller waits at most the patience for fresher facts"
+    assert again.status == first.status, "and judges the last facts read"
+    await asyncio.sleep(1.5)  # the probe's own timeout has passed
+    later = await gateway.availability("mainnet")
+    assert later.status == "down" and any("unreachable" in reason for reason in later.reasons)
+    backend.hang = False

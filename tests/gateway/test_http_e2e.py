@@ -10,20 +10,31 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from mcp import Client
 
 from shared.bitcoin.addresses import segwit_encode
 from tests.gateway.stack import Stack, running_stack
+from tests.support.redis_topologies import delete_keys
 from tests.support.rr_proxy import RoundRobinProxy
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-async def stack(redis_url: str, key_prefix: str, redis_cleanup: None) -> AsyncIterator[Stack]:
-    async with running_stack(redis_url, key_prefix, gateways=2) as running:
-        yield running
+@pytest.fixture(params=["redis", "cluster"])
+async def stack(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Stack]:
+    """Two gateways and an ingestor on one redis-server, or on a 3-master Redis Cluster."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        data_urls = [url]
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        url, data_urls = cluster.url, [node.url for node in cluster.nodes]
+    try:
+        async with running_stack(url, key_prefix, gateways=2) as running:
+            yield running
+    finally:
+        for data_url in data_urls:
+            await delete_keys(data_url, f"{key_prefix}:*")
 
 
 def structured(result: Any) -> dict[str, Any]:
@@ -96,13 +107,10 @@ async def test_a_cursor_from_one_pod_resumes_on_the_other_without_loss_or_repeat
                 cursor = body["cursor"]
         backends_used = {backend for method, backend in proxy.routed if method == "POST"}
         assert backends_used == set(stack.gateways), "calls alternated between the two gateway processes"
-        redis = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
-        try:
-            entries: list[tuple[str, dict[str, str]]] = await redis.xrange(  # type: ignore[assignment]
-                f"{stack.prefix}:mainnet:stats:history", f"{ids[0]}-0", f"{ids[-1]}-0"
+        async with stack.redis() as redis:
+            entries: list[tuple[str, dict[str, str]]] = await redis.xrange(
+                stack.names.history("stats"), f"{ids[0]}-0", f"{ids[-1]}-0"
             )
-        finally:
-            await redis.aclose()
         assert ids == [int(entry_id.split("-")[0]) for entry_id, _ in entries], "every event exactly once"
     finally:
         await proxy.stop()
@@ -145,33 +153,30 @@ async def test_killing_a_client_frees_its_subscription_and_lease_within_a_second
         "asyncio.run(main())\n"
     )
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
-    redis = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
-    channel = f"{stack.prefix}:mainnet:address:{address}"
-    leases = f"{stack.prefix}:mainnet:leases"
+    channel, leases = stack.names.channel(f"address:{address}"), stack.names.leases
 
     async def subscribed() -> int:
-        [(_, count)] = await redis.pubsub_numsub(channel)
-        return int(count)
+        return await stack.subscribers(redis, channel)
 
     async def leased() -> bool:
-        members: list[str] = await redis.zrange(leases, 0, -1)  # type: ignore[assignment]
+        members: list[str] = await redis.zrange(leases, 0, -1)
         return any(member.startswith(address) for member in members)
 
-    try:
-        async with asyncio.timeout(20):
-            while not (await subscribed() and await leased()):
-                await asyncio.sleep(0.05)
-        process.kill()
-        killed = time.monotonic()
-        async with asyncio.timeout(5):
-            while await subscribed() or await leased():
-                await asyncio.sleep(0.02)
-        assert time.monotonic() - killed < 1.0
-    finally:
-        if process.returncode is None:
+    async with stack.redis() as redis:
+        try:
+            async with asyncio.timeout(20):
+                while not (await subscribed() and await leased()):
+                    await asyncio.sleep(0.05)
             process.kill()
-        await process.wait()
-        await redis.aclose()
+            killed = time.monotonic()
+            async with asyncio.timeout(5):
+                while await subscribed() or await leased():
+                    await asyncio.sleep(0.02)
+            assert time.monotonic() - killed < 1.0
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
 
 
 async def test_the_stdio_transport_works_from_a_spawned_process() -> None:

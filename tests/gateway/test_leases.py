@@ -156,3 +156,20 @@ async def test_one_failing_renewal_does_not_stop_the_others(caplog: pytest.LogCa
     stop.set()
     await asyncio.gather(*calls)
     await keeper.stop()
+
+
+async def test_a_call_neither_starts_nor_ends_later_because_a_lease_write_hangs() -> None:
+    backend = GatedBackend()
+    keeper = keeper_of(backend)
+    backend.gate.clear()  # every lease write hangs, as on a Redis that stopped answering
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with keeper.hold("mainnet", ADDRESS):
+        entered_after_s = loop.time() - started
+    returned_after_s = loop.time() - started
+    assert entered_after_s < 0.5 and returned_after_s < 0.5, "the writes run beside the call"
+    await until(lambda: backend.renewals_in_flight >= 1)  # still on the wire after the call returned
+    backend.gate.set()
+    await until(lambda: "renew" in backend.writes)
+    assert await backend.leased_addresses("mainnet") == {ADDRESS}, "the lease lingers for the next call"
+    await keeper.stop()

@@ -14,6 +14,18 @@ import redis
 from tests.support.ports import free_port
 
 
+def redis_cli_binary() -> str:
+    """Path of ``redis-cli`` (installed with the server, see :func:`redis_server_binary`)."""
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    redis_server_binary()
+    found = shutil.which("redis-cli")
+    if not found:
+        raise RuntimeError("redis-cli is not installed: install it (Debian: apt-get install redis-tools)")
+    return found
+
+
 def redis_server_binary() -> str:
     """Path of ``redis-server``; installs Debian's package when missing and running as root."""
     found = shutil.which("redis-server")
@@ -47,13 +59,28 @@ class RedisServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
-    def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+    def directory(self) -> Path:
+        """The server's working directory (its log, a cluster's nodes.conf)."""
+        return Path(self._dir)
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Start the server and wait until it answers PING."""
-        args = [
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, timeout_s: float = 2.0) -> redis.Redis:
+        """A new synchronous client of this server (decoded responses)."""
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            decode_responses=True,
+        )
+
+    def _args(self) -> list[str]:
+        return [
             redis_server_binary(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -63,7 +90,15 @@ class RedisServer:
             "--logfile", str(Path(self._dir) / "redis.log"),
             *self._extra_args,
         ]  # fmt: skip
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start the server and wait until it answers PING."""
+        self._process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
