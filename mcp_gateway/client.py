@@ -1,8 +1,10 @@
 """A Python client helper for the stream tools: ``async for item in stream(client, "stream_blocks")``.
 
-It calls the tool over and over with the cursor and yields each event the moment its progress
-notification arrives (and any the notifications missed, from the result). Every item is an event
-envelope dict with its resumable ``cursor`` first (``{"cursor": "<epoch>:<id>", "v": 1, "id": ...}``).
+It calls the tool over and over with the cursor (and ``full=true``, so results carry whole events) and
+yields each event the moment its progress notification arrives (and any the notifications missed, from
+the result). Every item is an event envelope dict with its resumable ``cursor`` first
+(``{"cursor": "<epoch>:<id>", "v": 1, "id": ...}``). Keep-alive progress (``{"keepalive": true, ...}``,
+no ``id``) is skipped. An event the notifications missed comes from a result, where null fields are left out.
 
 * **Gaps are items.** When events may have been missed (the result says ``gap``, or the cursors show the
   event sequence started over), the helper yields a gap notice of the ingestor's form, ``data = {"gap":
@@ -129,7 +131,7 @@ async def stream(
     session: _Session | None = None
     try:
         while True:
-            call_arguments = {**arguments, "want": True, "max_events": max_events, "timeout_s": timeout_s}
+            call_arguments = {**arguments, "want": True, "full": True, "max_events": max_events, "timeout_s": timeout_s}
             if (current := position.cursor()) is not None:
                 call_arguments["cursor"] = current
             try:
@@ -190,7 +192,7 @@ async def _one_call(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         with contextlib.suppress(ValueError, TypeError):
             event = json.loads(message or "")
-            if isinstance(event, dict) and "id" in event and "data" in event:
+            if isinstance(event, dict) and "id" in event and "data" in event:  # not a keep-alive
                 pushed.put_nowait(event)
 
     running = asyncio.create_task(client.call_tool(tool, arguments, progress_handler=on_progress))
