@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 16
 DEFAULT_QUEUE_SIZE = 10_000
+LAST_PUBLISH_TTL_MS = 300_000
+"""How long Redis remembers the last publish's token and ids (a retry after a lost reply comes within it)."""
 
 
 class RedisBackend(Backend):
@@ -154,13 +156,15 @@ class RedisBackend(Backend):
         with self._translated("ping"):
             await self._client.ping()
 
-    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+    async def publish(
+        self, publications: Sequence[Publication], *, fence: str | None = None, token: str | None = None
+    ) -> list[Event]:
         if not publications:
             return []
         names = self.names(publications[0].network)
         issued = self._issued.setdefault(names.network, Issued(names.network))
         expected_epoch, floor = issued.floor()
-        keys: list[str] = [names.seq, names.leader, names.epoch]
+        keys: list[str] = [names.seq, names.leader, names.epoch, names.last_publish]
         take_ttl_ms = self._fence_ttl_ms.get((names.network, fence), 0) if fence else 0
         args: list[str | int] = [
             fence or "",
@@ -170,6 +174,8 @@ class RedisBackend(Backend):
             self._publish_command,
             expected_epoch,
             floor,
+            token or "",
+            LAST_PUBLISH_TTL_MS,
         ]
         parts = [publication.envelope_parts() for publication in publications]
         for publication, (head, tail) in zip(publications, parts, strict=True):
