@@ -240,7 +240,15 @@ def _from_result(body: dict[str, Any], position: _Position, call: _Call) -> Iter
 def _result_gap(
     body: Item, call: _Call, position: _Position, unseen: list[tuple[Item, str | None]], cursor: str
 ) -> Item:
-    """The gap notice of a result: it lies before the call's first event; it resumes before the next one."""
+    """The gap notice of a result: before the call's first event, or after its last one when the sequence
+    started over during the call (the result's epoch is not the one of the events yielded); it resumes
+    before the next event."""
+    result_epoch = _epoch_of(cursor)
+    if call.first_ts is not None and result_epoch is not None and result_epoch != position.epoch:
+        later = [event for event, epoch in unseen if epoch == result_epoch]
+        until_ms = int(later[0].get("ts_ms", 0)) if later else int(time.time() * 1000)
+        resume = f"{result_epoch}:{int(later[0]['id']) - 1}" if later else cursor
+        return gap_notice(body, MISSED, position.last_ts, until_ms, resume)
     if call.first_ts is not None:  # this call's first events were yielded already, from progress
         return gap_notice(body, MISSED, call.ts_before, call.first_ts, position.cursor() or cursor)
     if unseen:

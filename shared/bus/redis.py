@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from shared.bus import _lua
@@ -29,7 +30,7 @@ from shared.bus._clients import Clients, ClientSettings, build_clients
 from shared.bus._issued import Issued
 from shared.bus._live import LiveReader
 from shared.bus._policy import EvictionWatch
-from shared.bus._translate import bus_error
+from shared.bus._translate import bus_error, closed_transport
 from shared.bus.base import Backend, BusMessage, HistoryPage, Position, SequenceRegression
 from shared.bus.location import RedisLocation, parse_redis_url
 from shared.bus.retention import Retention
@@ -117,9 +118,18 @@ class RedisBackend(Backend):
             yield
         except (RedisError, OSError, TimeoutError) as exc:
             raise bus_error(what, exc, self.safe_url) from exc
+        except RuntimeError as exc:
+            if not closed_transport(exc):
+                raise
+            raise bus_error(what, exc, self.safe_url) from exc
 
     async def _on_connection(self, connection: AbstractConnection) -> None:
-        await connection.on_connect()
+        try:
+            await connection.on_connect()
+        except RuntimeError as exc:  # a lost connection, so that redis-py retries it on a new one
+            if not closed_transport(exc):
+                raise
+            raise RedisConnectionError(str(exc)) from exc
         if connection not in self._seen_connections:
             self._seen_connections.add(connection)
             return
