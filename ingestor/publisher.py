@@ -342,7 +342,7 @@ class Publisher:
             logger=log,
         ):
             with attempt:
-                events = await self._bus.publish(batch.publications, fence=self._fence)
+                events = await self._bus.publish(batch.publications, fence=self._fence, token=batch.token)
         self._published(batch, events)
 
     def _published(self, batch: Batch, events: list[Event]) -> None:

@@ -119,9 +119,16 @@ class IngestorService:
             await self._connect_bus()
             watching = asyncio.create_task(self._watch_warnings(), name="bus-warnings")
             while not self._stop.is_set():
-                if await self._try_lead():
-                    await self._lead()
-                else:
+                try:
+                    if await self._try_lead():
+                        await self._lead()
+                    else:
+                        self.role = "standby"
+                        await self._pause(self.settings.leader_renew_s)
+                except UpstreamRejected:
+                    raise
+                except Exception:  # a daemon outlives what nobody foresaw: say it loudly, then go on
+                    log.exception("unexpected failure; trying again in %g s", self.settings.leader_renew_s)
                     self.role = "standby"
                     await self._pause(self.settings.leader_renew_s)
         finally:

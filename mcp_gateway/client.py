@@ -1,8 +1,10 @@
 """A Python client helper for the stream tools: ``async for item in stream(client, "stream_blocks")``.
 
-It calls the tool over and over with the cursor and yields each event the moment its progress
-notification arrives (and any the notifications missed, from the result). Every item is an event
-envelope dict with its resumable ``cursor`` first (``{"cursor": "<epoch>:<id>", "v": 1, "id": ...}``).
+It calls the tool over and over with the cursor (and ``full=true``, so results carry whole events) and
+yields each event the moment its progress notification arrives (and any the notifications missed, from
+the result). Every item is an event envelope dict with its resumable ``cursor`` first
+(``{"cursor": "<epoch>:<id>", "v": 1, "id": ...}``). Keep-alive progress (``{"keepalive": true, ...}``,
+no ``id``) is skipped. An event the notifications missed comes from a result, where null fields are left out.
 
 * **Gaps are items.** When events may have been missed (the result says ``gap``, or the cursors show the
   event sequence started over), the helper yields a gap notice of the ingestor's form, ``data = {"gap":
@@ -129,7 +131,7 @@ async def stream(
     session: _Session | None = None
     try:
         while True:
-            call_arguments = {**arguments, "want": True, "max_events": max_events, "timeout_s": timeout_s}
+            call_arguments = {**arguments, "want": True, "full": True, "max_events": max_events, "timeout_s": timeout_s}
             if (current := position.cursor()) is not None:
                 call_arguments["cursor"] = current
             try:
@@ -190,7 +192,7 @@ async def _one_call(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         with contextlib.suppress(ValueError, TypeError):
             event = json.loads(message or "")
-            if isinstance(event, dict) and "id" in event and "data" in event:
+            if isinstance(event, dict) and "id" in event and "data" in event:  # not a keep-alive
                 pushed.put_nowait(event)
 
     running = asyncio.create_task(client.call_tool(tool, arguments, progress_handler=on_progress))
@@ -238,7 +240,15 @@ def _from_result(body: dict[str, Any], position: _Position, call: _Call) -> Iter
 def _result_gap(
     body: Item, call: _Call, position: _Position, unseen: list[tuple[Item, str | None]], cursor: str
 ) -> Item:
-    """The gap notice of a result: it lies before the call's first event; it resumes before the next one."""
+    """The gap notice of a result: before the call's first event, or after its last one when the sequence
+    started over during the call (the result's epoch is not the one of the events yielded); it resumes
+    before the next event."""
+    result_epoch = _epoch_of(cursor)
+    if call.first_ts is not None and result_epoch is not None and result_epoch != position.epoch:
+        later = [event for event, epoch in unseen if epoch == result_epoch]
+        until_ms = int(later[0].get("ts_ms", 0)) if later else int(time.time() * 1000)
+        resume = f"{result_epoch}:{int(later[0]['id']) - 1}" if later else cursor
+        return gap_notice(body, MISSED, position.last_ts, until_ms, resume)
     if call.first_ts is not None:  # this call's first events were yielded already, from progress
         return gap_notice(body, MISSED, call.ts_before, call.first_ts, position.cursor() or cursor)
     if unseen:

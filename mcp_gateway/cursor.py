@@ -26,7 +26,7 @@ class Cursor:
         match = _CURSOR.match(text.strip())
         if match is None:
             raise InvalidParameter(
-                "cursor must be the 'cursor' string returned by a previous call (like 'a1b2c3d4:1234') "
-                "or an event id; omit it to start with new events"
+                'cursor must be the cursor of a previous result or an event id, e.g. cursor="a1b2c3d4:1234"; '
+                "omit it to start with new events"
             )
         return cls(epoch=match.group("epoch"), last_id=int(match.group("id")))

@@ -1,152 +1,216 @@
-"""The structured results of the gateway's tools (their output schemas)."""
+"""The structured results of the gateway's tools: their shapes and output schemas.
+
+Results are built as plain dicts by one function per tool (``tools/common.py``: :func:`pull` and
+:func:`wait` for every stream tool; ``alert.py``, ``health.py``); these models only describe them, and
+:func:`output_schema` turns each into the compact schema the tool list carries. Each topic's data is
+described once, by its **view** (:mod:`mcp_gateway.views`): objects are open, so a full payload
+(``full=true``, every field as on the bus) matches the same schema. Names carry units (``_sats``,
+``_vb``, ``_unix_s``, ``fee_rate`` in sat/vB), so descriptions stay short.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, Field
 
-from mcp_gateway.availability import BusState, Status
-from shared.models import AddressActivity, Block, FeeChartPoint, GapNotice, MempoolBlocks, Stats, TxStatus
+from mcp_gateway.availability import Status
+from mcp_gateway.schemas import compact
+from shared.models import FEE_BAND_FLOORS
 
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "gap" if "gap" in value else "data"
-    return "gap" if isinstance(value, GapNotice) else "data"
+FEE_RANGE_DOC = "Fee rates min, p10, p25, p50, p75, p90, max."
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    v: int = Field(description="Envelope version (1).")
-    id: str = Field(description="Event id: a decimal integer, increasing across all topics of the network.")
-    network: str = Field(description="Bitcoin network.")
-    topic: str = Field(description="Topic of the event.")
-    ts_ms: int = Field(description="When the ingestor received the upstream data, Unix ms.")
+class _Data(BaseModel):
+    gap: dict[str, Any] | None = None
 
 
-class BlockEnvelope(_Envelope):
-    """A new block, or a gap notice when blocks were missed and could not be recovered."""
-
-    data: Annotated[Annotated[Block, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
+class PoolView(BaseModel):
+    name: str
 
 
-class MempoolBlocksEnvelope(_Envelope):
-    """Projected next blocks (a full replacement of the previous projection)."""
-
-    data: Annotated[Annotated[MempoolBlocks, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
-
-
-class StatsEnvelope(_Envelope):
-    """Mempool statistics, recommended fees and the difficulty adjustment."""
-
-    data: Annotated[Annotated[Stats, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
-
-
-class FeeChartEnvelope(_Envelope):
-    """One point of the 2-hour fee histogram chart."""
-
-    data: Annotated[Annotated[FeeChartPoint, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
+class BlockView(_Data):
+    height: int
+    hash: str
+    timestamp_unix_s: int
+    tx_count: int
+    size_bytes: int
+    median_fee_rate: float | None = None
+    fee_range: list[float] | None = Field(default=None, description=FEE_RANGE_DOC)
+    total_fees_sats: int | None = None
+    pool: PoolView | None = None
 
 
-class AddressEnvelope(_Envelope):
-    """Transactions of a tracked address, or a gap notice after an upstream outage."""
-
-    data: Annotated[Annotated[AddressActivity, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
-
-
-class TxEnvelope(_Envelope):
-    """A change in a tracked transaction's life, or a gap notice when a change may have been missed."""
-
-    data: Annotated[Annotated[TxStatus, Tag("data")] | Annotated[GapNotice, Tag("gap")], Discriminator(_kind)]
+class ProjectedBlockView(BaseModel):
+    vsize_vb: float
+    tx_count: int
+    median_fee_rate: float
+    fee_range: list[float] | None = Field(default=None, description=FEE_RANGE_DOC + " In the view: next block only.")
 
 
-EnvelopeT = TypeVar("EnvelopeT", bound=_Envelope)
+class MempoolBlocksView(_Data):
+    next_block_median_fee_rate: float | None = None
+    total_vsize_vb: float
+    blocks: list[ProjectedBlockView]
+
+
+class MempoolView(BaseModel):
+    tx_count: int
+    vsize_vb: int
+    total_fee_btc: float | None = None
+    min_fee_rate: float | None = None
+
+
+class FeesView(BaseModel):
+    """For next block, ~3 blocks, ~6 blocks, low priority; lowest relayed."""
+
+    fastest: float
+    half_hour: float
+    hour: float
+    economy: float
+    minimum: float
+
+
+class DifficultyView(BaseModel):
+    progress_percent: float
+    difficulty_change_percent: float
+    remaining_blocks: int
+    estimated_retarget_unix_ms: int | None = None
+
+
+class StatsView(_Data):
+    mempool: MempoolView | None = None
+    vbytes_per_second: float | None = None
+    fees: FeesView | None = None
+    difficulty_adjustment: DifficultyView | None = None
+
+
+class ChartPointView(_Data):
+    added_unix_s: int
+    tx_count: int
+    vbytes_per_second: float
+    min_fee_rate: float | None = None
+    vsize_by_fee_band: list[int] = Field(
+        description=f"vB per fee band; bands start at {', '.join(map(str, FEE_BAND_FLOORS))} sat/vB."
+    )
+
+
+class AddressTxView(BaseModel):
+    txid: str
+    net_sats: int = Field(description="Received minus sent by the address.")
+    fee_rate: float | None = None
+    block_height: int | None = None
+
+
+class AddressView(_Data):
+    address: str
+    mempool: list[AddressTxView]
+    confirmed: list[AddressTxView]
+    removed: list[AddressTxView]
+
+
+class TxPositionView(BaseModel):
+    block_index: int = Field(description="0: the next block.")
+    vsize_ahead_vb: int
+    effective_fee_rate: float | None = None
+
+
+class TxView(_Data):
+    txid: str
+    status: str = Field(description="mempool, confirmed, replaced or removed.")
+    position: TxPositionView | None = None
+    block_height: int | None = None
+    block_hash: str | None = None
+    confirmations: int | None = None
+    replaced_by: str | None = None
+    accelerated: bool | None = None
+
+
+DataT = TypeVar("DataT", bound=_Data)
+
+
+class EventItem(BaseModel, Generic[DataT]):
+    """full=true: the envelope as published, every field."""
+
+    id: str
+    ts_ms: int
+    data: DataT
 
 
 class Freshness(BaseModel):
-    """How fresh the upstream data is right now, and why a call may have been quiet."""
-
-    status: Status = Field(
-        description="ok; degraded (no ingestor reporting, upstream disconnected or stale, Redis refusing writes); "
-        "down (network not served, Redis unreachable, gateway shutting down)."
-    )
-    reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
-    upstream_connected: bool = Field(description="Whether the ingestor is connected to mempool.space.")
-    last_upstream_frame_age_s: float | None = Field(
-        default=None, description="Seconds since the ingestor last heard from the upstream."
-    )
+    status: Status
+    reasons: list[str]
 
 
-class StreamResult(BaseModel, Generic[EnvelopeT]):
+class StreamResult(BaseModel, Generic[DataT]):
     """Events of one topic and the cursor to continue from."""
 
-    network: str = Field(description="Bitcoin network.")
-    topic: str = Field(description="Topic streamed.")
-    events: list[EnvelopeT] = Field(description="Events in order, oldest first.")
-    cursor: str = Field(description="Pass back as 'cursor' to resume right after the last event seen (on any gateway).")
-    gap: bool = Field(
-        description="True when events between your cursor and these were lost (the cursor was too old or "
-        "from before a restart); re-read the latest snapshot with want=false."
-    )
-    timed_out: bool = Field(description="True when the call returned because timeout_s passed.")
-    freshness: Freshness = Field(description="Upstream freshness when the call returned.")
+    network: str
+    topic: str
+    events: list[EventItem[DataT]]
+    cursor: str
+    gap: bool = Field(description="Events were missed; data {gap: {reason, from_ts_ms, to_ts_ms}} marks where.")
+    timed_out: bool
+    freshness: Freshness
+
+
+class TxStreamResult(StreamResult[TxView]):
+    """Changes of the transactions and the cursor."""
+
+    not_seen: list[str] | None = Field(default=None, description="Txids with no status yet.")
 
 
 class TopicAge(BaseModel):
-    """Age of a topic's latest event."""
-
     topic: str
-    latest_id: str | None = Field(default=None, description="Id of the latest event, if any.")
-    age_s: float | None = Field(default=None, description="Seconds since that event was ingested.")
+    latest_id: str | None = None
+    age_s: float | None = None
 
 
 class HealthReport(BaseModel):
-    """Health of the service for one network."""
-
-    status: Status = Field(
-        description="ok when all is well; degraded: waiting calls wait and return what arrives (see reasons); "
-        "down: this network is not served, or Redis is unreachable, or this gateway is shutting down."
-    )
-    reasons: list[str] = Field(default_factory=list, description="What is wrong, when status is not ok.")
+    status: Status
+    reasons: list[str]
     network: str
-    bus: BusState = Field(
-        description="The event bus (Redis): ok, unreachable, credentials_refused, out_of_memory or read_only "
-        "(it answers but refuses writes), error."
-    )
-    bus_kind: Literal["redis", "embedded"]
+    bus: str = Field(description="Redis: ok, unreachable, out_of_memory, read_only, ...")
+    bus_kind: str
     upstream_connected: bool
     last_upstream_frame_age_s: float | None = None
-    topics: list[TopicAge] = Field(default_factory=list, description="Latest event age per topic.")
-    tracked_addresses: int | None = Field(default=None, description="Addresses tracked upstream now.")
-    address_capacity: int | None = Field(default=None, description="Most addresses that can be tracked.")
-    tracked_txs: int | None = Field(default=None, description="Transactions tracked upstream now.")
-    tx_capacity: int | None = Field(default=None, description="Most transactions that can be tracked.")
-    active_streams: int = Field(description="Stream calls this gateway process is serving.")
+    topics: list[TopicAge]
+    tracked_addresses: int | None = None
+    address_capacity: int | None = None
+    tracked_txs: int | None = None
+    tx_capacity: int | None = None
+    active_streams: int
     version: str
 
 
 class AlertResult(BaseModel):
-    """Outcome of waiting for a metric to cross a threshold."""
-
-    triggered: bool = Field(description="True when the condition held (at once or later).")
-    already_true: bool = Field(description="True when the condition already held when the call started.")
+    triggered: bool = Field(description="The condition held, at once or later.")
+    already_true: bool = Field(description="It held when the call started.")
     metric: str
-    condition: str = Field(description="The condition, e.g. 'mempool_vsize_mb above 300'.")
-    value: float | None = Field(default=None, description="Latest observed value of the metric.")
-    observed_at_ms: int | None = Field(default=None, description="Ingest time of that value, Unix ms.")
-    event_id: str | None = Field(default=None, description="Id of the event carrying that value.")
-    waited_s: float = Field(description="Seconds the call waited.")
-    cursor: str = Field(description="Resume point; pass it back to keep watching without missing updates.")
+    condition: str
+    value: float | None = Field(default=None, description="Latest value seen.")
+    observed_at_ms: int | None = None
+    event_id: str | None = None
+    waited_s: float
+    cursor: str
     freshness: Freshness
 
 
-class TxStreamResult(StreamResult[TxEnvelope]):
-    """Changes of the tracked transactions, the cursor to continue from, and what is not known."""
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The compact output schema of a result model. A stream result's data requires nothing (it may be a gap
+    notice, and a payload leaves out what it does not know): its fields are typed, not required."""
+    schema = compact(model.model_json_schema())
+    events = schema["properties"].get("events")
+    if events is not None:
+        _drop_required(events["items"]["properties"]["data"])
+    return schema
 
-    not_seen: list[str] = Field(
-        default_factory=list,
-        description="Txids with no status yet: not in the upstream's mempool and not known to be confirmed "
-        "(not broadcast yet, an unknown txid, or still being looked up). They stay tracked while you wait.",
-    )
+
+def _drop_required(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for child in node.values():
+            _drop_required(child)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_required(child)

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from fastmcp import Context, FastMCP
-from mcp.server.lowlevel.server import Server
+from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,19 @@ def input_schema_lookup(mcp: FastMCP) -> Callable[[str], Mapping[str, Any] | Non
     """The schema lookup the SDK uses for ``tools/call`` (None: it lists the tools itself)."""
     server = low_level_server(mcp)
     return getattr(server, "get_tool_input_schema", None) if server is not None else None
+
+
+def lists_never_change(mcp: FastMCP) -> bool:
+    """Advertise ``listChanged: false`` for tools, resources and prompts to handshake-era clients.
+
+    FastMCP's SDK server says true by default (``notification_options``); this server never changes a
+    list while serving. The 2026-07-28 era derives the flags from ``subscriptions/listen`` itself.
+    """
+    server = low_level_server(mcp)
+    if server is None or not hasattr(server, "notification_options"):
+        return False
+    server.notification_options = NotificationOptions()
+    return True
 
 
 def add_request_handler(mcp: FastMCP, method: str, params_type: type[Any], handler: RequestHandler) -> bool:

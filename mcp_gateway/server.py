@@ -13,9 +13,10 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
-from mcp_gateway import listen, resources, sdk
+from mcp_gateway import listen, prompts, resources, sdk
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import address, alert, health, streams, tx
+from mcp_gateway.tools.explain import PlainValidationErrors
 from shared.version import VERSION
 
 SERVER_NAME = "mempool-ws"
@@ -24,7 +25,8 @@ INSTRUCTIONS = (
     "stream_stats, stream_live2h, track_address, track_tx) wait for new events and return them with a cursor; "
     "call again with that cursor to continue without missing events. Use want=false for an instant "
     "snapshot (e.g. current fees: stream_stats with want=false). alert_when waits for a threshold. "
-    "health explains any outage. Fee rates are sat/vB, amounts sats, sizes vB."
+    "health explains any outage. Each result starts with a one-line summary; events show a compact view "
+    "(full=true for every field). Fee rates are sat/vB, amounts sats, sizes vB."
 )
 
 
@@ -88,13 +90,16 @@ def build_server(gateway: Gateway) -> FastMCP:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         mask_error_details=True,
-        middleware=[ToolMetrics(gateway)],
+        dereference_schemas=False,
+        middleware=[ToolMetrics(gateway), PlainValidationErrors()],
     )
+    sdk.lists_never_change(mcp)
     streams.register(mcp, gateway)
     address.register(mcp, gateway)
     tx.register(mcp, gateway)
     alert.register(mcp, gateway)
     health.register(mcp, gateway)
+    prompts.register(mcp)
     resources.register(mcp, gateway)
     listen.register(mcp, gateway)
     return mcp

@@ -12,6 +12,7 @@ name                                            type     holds
                                                          fields ``e`` (envelope), ``p`` (previous id)
 ``mempool:mainnet:seq``                         string   the last event id given out (INCR)
 ``mempool:mainnet:epoch``                       string   changes when the id sequence starts over
+``mempool:mainnet:publish:last``                string   token and ids of the last publish (a retry is not re-applied)
 ``mempool:mainnet:leases``                      zset     tracking leases, member ``{key}|{holder}``,
                                                          score = expiry (Unix ms); see below
 ``mempool:mainnet:ingestor:leader``             string   holder id of the active ingestor (PX TTL)
@@ -77,6 +78,11 @@ class Names:
     def epoch(self) -> str:
         """The epoch of the network's id sequence."""
         return f"{self.base}:epoch"
+
+    @property
+    def last_publish(self) -> str:
+        """The token and result of the network's last publish, so a retried publish is not applied twice."""
+        return f"{self.base}:publish:last"
 
     @property
     def leases(self) -> str:

@@ -242,6 +242,13 @@ class GatewaySettings(BusSettings):
     max_timeout_s: float = Field(default=300.0, gt=0, description="Longest wait one stream call may ask for.")
     default_max_events: int = Field(default=10, ge=1, description="Events per stream call when not given.")
     max_events_limit: int = Field(default=500, ge=1, description="Most events one stream call may ask for.")
+    keepalive_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="A waiting call that sent no progress for this long sends a keep-alive progress notification "
+        '({"keepalive":true,"waited_s":N}), so hosts that restart their timeout on progress wait longer; '
+        "0 turns them off, seconds.",
+    )
     call_queue_size: int = Field(
         default=256, ge=1, description="Events buffered per waiting call; beyond it the oldest are dropped."
     )

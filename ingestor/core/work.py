@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -122,6 +123,8 @@ class Batch:
     oldest_ms: int
     """When the oldest work in it was received (for the publish latency)."""
     marks: list[GapMark]
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names this batch to the bus, so a retry after a lost reply is not applied twice."""
 
 
 @dataclass(frozen=True, slots=True)

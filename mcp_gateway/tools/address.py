@@ -11,25 +11,29 @@ from typing import Annotated
 
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext
+from fastmcp.tools import ToolResult
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mcp_gateway.errors import BusyError, InvalidParameter
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.models import AddressEnvelope, StreamResult
+from mcp_gateway.models import AddressView, StreamResult
 from mcp_gateway.tools.common import (
     CursorParam,
+    FullParam,
     NetworkParam,
     StreamRequest,
     WantParam,
     admit,
-    bounded_int,
-    bounded_seconds,
     bus_errors,
+    max_events_param,
     pull,
+    register_tool,
     stream_request,
+    timeout_param,
     wait,
 )
+from mcp_gateway.tools.explain import example_address
 from shared.bitcoin.addresses import validate_address
 from shared.channels import split_lease_keys
 from shared.errors import BusError, InvalidAddress
@@ -37,22 +41,15 @@ from shared.events import address_topic
 from shared.settings import Network
 
 DESCRIPTION = (
-    "Watch a Bitcoin address: returns its new unconfirmed transactions (mempool), transactions that "
-    "confirmed in a new block (confirmed, with block height) and transactions that left the mempool "
-    "unmined (removed, e.g. replaced by fee). Each transaction says how many sats the address received "
-    "and sent. For a small wallet, put its other addresses in more_addresses: one call watches them all, "
-    "with one result (each event names its address in 'topic' and data.address) and one cursor. While a "
-    "call waits the addresses are tracked upstream; after a normal return they stay tracked for about a "
-    "minute so you can call again with the returned cursor, which is how to follow a payment from mempool "
-    "to confirmation. Events are pushed as progress notifications as they arrive. want=false returns the "
-    "recent events at once (only addresses watched recently have any)."
+    "Watch an address (a wallet: more in more_addresses): its new mempool, confirmed (with block_height) and "
+    "removed transactions, net_sats each. To follow a payment until it confirms, call again with the result's "
+    "cursor until its txid is under confirmed; the addresses stay tracked a minute between calls."
 )
 
 AddressParam = Annotated[
     str,
     Field(
-        description="The address: legacy (1..., 3...; m/n/2 on test networks) or SegWit/Taproot "
-        "(bc1q..., bc1p...; tb1 on test networks).",
+        description="1..., 3..., bc1q..., bc1p... (m/n/2/tb1 on test networks).",
         min_length=1,
         max_length=200,
     ),
@@ -62,12 +59,17 @@ AddressParam = Annotated[
 def canonical_address(address: str, network: Network, name: str = "address") -> str:
     """The address in canonical form, or :class:`InvalidParameter` naming ``name`` and what is wrong."""
     if len(re.split(r"[,; ]+", address.strip(", ;"))) > 1:
-        raise InvalidParameter(f"{name} takes one address: put the others in more_addresses")
+        raise InvalidParameter(
+            f"{name} takes one address: put the others in more_addresses, "
+            f'e.g. more_addresses=["{example_address(network)}"]'
+        )
     try:
         return validate_address(address, network).text
     except InvalidAddress as exc:
         shown = repr(address[:100]) + ("..." if len(address) > 100 else "")
-        raise InvalidParameter(f"{name} {shown} {exc}") from None
+        raise InvalidParameter(
+            f'{name} {shown} {exc}; give one {network} address, e.g. address="{example_address(network)}"'
+        ) from None
 
 
 def canonical_addresses(address: str, more: Sequence[str] | None, network: Network) -> list[str]:
@@ -96,62 +98,59 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, addresses: S
         )
 
 
-async def address_result(
-    gateway: Gateway, ctx: Context, request: StreamRequest, addresses: list[str]
-) -> StreamResult[AddressEnvelope]:
-    """The result of one track_address call (every transport builds it here): one address's topic, or
-    several merged as one stream."""
+async def address_result(gateway: Gateway, ctx: Context, request: StreamRequest, addresses: list[str]) -> ToolResult:
+    """THE result of one track_address call: one address's topic, or several merged as one stream."""
     await admit(gateway, request.network)
     topics = [address_topic(address) for address in addresses]
     topic: str | list[str] = topics[0] if len(topics) == 1 else topics
     if not request.want:
-        return await pull(gateway, request, topic, AddressEnvelope, none_is_an_answer=True)
+        return await pull(gateway, request, topic, none_is_an_answer=True)
     await _check_capacity(gateway, request, addresses)
     with bus_errors():
         async with gateway.leases.hold_all(request.network, addresses):
-            return await wait(gateway, ctx, request, topic, AddressEnvelope)
+            return await wait(gateway, ctx, request, topic)
 
 
 def register(mcp: FastMCP, gateway: Gateway) -> None:
     """Add the track_address tool to ``mcp``."""
     settings = gateway.settings
+    max_events_type = max_events_param(settings)
+    timeout_type = timeout_param(settings)
     more_type = Annotated[
         list[str] | None,
-        Field(
-            description=f"Further addresses of the same wallet (at most {settings.max_addresses_per_call - 1}), "
-            "watched in the same call: one result with the events of all of them in order, one cursor.",
-            max_length=max(0, settings.max_addresses_per_call - 1),
-        ),
+        Field(max_length=max(0, settings.max_addresses_per_call - 1)),
     ]
-    max_events_type = bounded_int(
-        settings.max_events_limit, f"Most events to return (default {settings.default_max_events})."
-    )
-    timeout_type = bounded_seconds(
-        settings.max_timeout_s,
-        f"Longest wait in seconds (default {settings.default_timeout_s:g}, at most {settings.max_timeout_s:g}).",
-    )
 
     async def track_address(
         address: AddressParam,
         more_addresses: more_type = None,
         want: WantParam = True,
         max_events: max_events_type = None,  # type: ignore[valid-type]
-        timeout_s: timeout_type = None,  # type: ignore[valid-type]
+        timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
         cursor: CursorParam = None,
-        network: NetworkParam = None,
+        full: FullParam = False,
+        network: NetworkParam = settings.network,
         ctx: Context = CurrentContext(),
-    ) -> StreamResult[AddressEnvelope]:
+    ) -> ToolResult:
         request = stream_request(
-            gateway, want=want, max_events=max_events, timeout_s=timeout_s, cursor=cursor, network=network
+            gateway,
+            want=want,
+            max_events=max_events,
+            timeout_s=timeout_s,
+            cursor=cursor,
+            network=network,
+            full=full,
         )
         await admit(gateway, request.network)
         addresses = canonical_addresses(address, more_addresses, request.network)  # type: ignore[arg-type]
         return await address_result(gateway, ctx, request, addresses)
 
-    mcp.tool(
+    register_tool(
+        mcp,
         track_address,
         name="track_address",
         title="Track an address",
         description=DESCRIPTION,
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=True),
+        result=StreamResult[AddressView],
+        annotations=ToolAnnotations(read_only_hint=True),
     )

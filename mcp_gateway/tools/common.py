@@ -1,46 +1,141 @@
-"""What every stream tool shares: parameters, the pull path, the wait path, and error translation."""
+"""What every stream tool shares: parameters, registration, the pull path, the wait path, the result.
+
+Each tool's result is built by ONE function that every transport serving the tools calls: :func:`pull`
+and :func:`wait` (both through :func:`stream_result`) for the stream tools, ``address.address_result``
+for ``track_address``, ``tx.tx_result`` for ``track_tx``, ``alert.watch`` for ``alert_when``,
+``health.health_result`` for ``health``. Each returns a
+:class:`ToolResult` made by :func:`text_result`:
+
+* structured content, shaped as the tool's model in :mod:`mcp_gateway.models` (stream tools:
+  ``{network, topic, events, cursor, gap, timed_out, freshness}``, each event ``{id, ts_ms, data}`` with
+  the topic's view of its data from :mod:`mcp_gateway.views`, or with ``full=true`` the whole envelope
+  as published); never a null (unknown values are left out);
+* one text block: a one-line summary (what arrived, the latest figures, anything wrong, the cursor),
+  a newline, then the structured content as compact JSON.
+
+A new tool follows the same conventions: its result model in ``models.py`` (names carrying units, short
+descriptions), a view and a summary phrase in ``views.py`` rounded with its helpers, registration through
+:func:`register_tool` (compact schemas), refusals as :class:`~mcp_gateway.errors.InvalidParameter` in one
+sentence naming the parameter and a valid example (``..., e.g. txid="..."``), and progress through
+:class:`~mcp_gateway.tools.keepalive.CallProgress` so a quiet wait sends keep-alives.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastmcp import Context
-from pydantic import Field
+from fastmcp import Context, FastMCP
+from fastmcp.tools import FunctionTool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
-from mcp_gateway.availability import Availability, bus_failure_message, bus_state, no_data_message
+from mcp_gateway.availability import (
+    TOPIC_CADENCE,
+    Availability,
+    bus_failure_message,
+    bus_state,
+    no_data_message,
+)
 from mcp_gateway.cursor import Cursor
 from mcp_gateway.errors import BusyError, MCPUpstreamError, NetworkNotServed, NoDataYet
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.models import EnvelopeT, Freshness, StreamResult
+from mcp_gateway.models import output_schema
+from mcp_gateway.schemas import compact
 from mcp_gateway.streams import Collected, EventFilter, EventSink, StopWhen, collect
+from mcp_gateway.tools.keepalive import CallProgress, ProgressSend
 from mcp_gateway.tools.progress import direct_progress, progress_message
+from mcp_gateway.views import event_item, event_phrase, topic_view
 from shared.errors import BusError, CapacityError
-from shared.events import Event
+from shared.events import Event, is_address_topic, is_tx_topic
+from shared.jsoncodec import dumps_compact
 from shared.metrics import topic_label
-from shared.settings import Network
+from shared.settings import GatewaySettings, Network
 
-WANT_DOC = (
-    "false: return the latest snapshot at once, without waiting; true (default): wait for new events and "
-    "return when max_events arrived or timeout_s passed."
-)
-CURSOR_DOC = (
-    "The 'cursor' of a previous result: resume right after the last event you saw, on any gateway "
-    "replica, without loss while inside the history window. Omit to start with events from now on."
-)
-NETWORK_DOC = "Bitcoin network: mainnet, testnet, testnet4 or signet (default: the gateway's network)."
+WANT_DOC = "false: the latest at once; true: wait for new ones."
+FULL_DOC = "true: every field, not the compact view."
+CURSOR_DOC = "A previous result's cursor: resume right after it. Omit: from now."
 
+CursorParam = Annotated[str | None, Field(description=CURSOR_DOC, max_length=64)]
+WantParam = Annotated[bool, Field(description=WANT_DOC)]
+FullParam = Annotated[bool, Field(description=FULL_DOC)]
+NetworkParam = Network
 Topics = str | Sequence[str]
 """One topic, or several streamed as one (merged in id order, one cursor)."""
 
-NetworkParam = Annotated[Network | None, Field(description=NETWORK_DOC)]
-CursorParam = Annotated[str | None, Field(description=CURSOR_DOC, max_length=64)]
-WantParam = Annotated[bool, Field(description=WANT_DOC)]
+
+def topic_name(topic: Topics) -> str:
+    """The ``topic`` of a result: the topic, or the topics joined by commas."""
+    return topic if isinstance(topic, str) else ",".join(topic)
+
+
+def topic_list(topic: Topics) -> list[str]:
+    """``topic`` as a list of topics."""
+    return [topic] if isinstance(topic, str) else list(topic)
+
+
+def max_events_param(settings: GatewaySettings) -> Any:
+    """The ``max_events`` parameter: 1 to the limit, default from the settings (1 for a pull)."""
+    return Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=settings.max_events_limit,
+            description=f"Default {settings.default_max_events} (1 with want=false).",
+        ),
+    ]
+
+
+def timeout_param(settings: GatewaySettings) -> Any:
+    """The ``timeout_s`` parameter: above 0, at most the limit (its default is the settings')."""
+    return Annotated[float, Field(gt=0, le=settings.max_timeout_s)]
+
+
+class AgentTool(FunctionTool):
+    """A function tool whose listing carries no empty FastMCP metadata (``_meta.fastmcp.tags: []``)."""
+
+    def get_meta(self) -> dict[str, Any]:
+        """The tool's metadata, without FastMCP's when it says nothing."""
+        meta = super().get_meta()
+        if meta.get("fastmcp") == {"tags": []}:
+            del meta["fastmcp"]
+        return meta
+
+
+def register_tool(
+    mcp: FastMCP,
+    fn: Callable[..., Any],
+    *,
+    name: str,
+    title: str,
+    description: str,
+    result: type[BaseModel],
+    annotations: ToolAnnotations,
+) -> AgentTool:
+    """Add ``fn`` as tool ``name`` with compact input and output schemas (the result model's)."""
+    tool = AgentTool.from_function(  # a classmethod: it builds an AgentTool
+        fn,
+        name=name,
+        title=title,
+        description=description,
+        output_schema=output_schema(result),
+        annotations=annotations,
+    )
+    tool = tool.model_copy(update={"parameters": compact(tool.parameters)})
+    mcp.add_tool(tool)
+    return cast(AgentTool, tool)
+
+
+def text_result(summary: str, structured: dict[str, Any]) -> ToolResult:
+    """A tool result: ``summary`` (one line), then ``structured`` as compact JSON; both as structured content."""
+    return ToolResult(
+        content=[TextContent(type="text", text=f"{summary}\n{dumps_compact(structured)}")],
+        structured_content=structured,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +147,7 @@ class StreamRequest:
     max_events: int
     timeout_s: float
     cursor: Cursor | None
+    full: bool = False
 
 
 def stream_request(
@@ -62,6 +158,7 @@ def stream_request(
     timeout_s: float | None,
     cursor: str | None,
     network: str | None,
+    full: bool = False,
 ) -> StreamRequest:
     """Fill the defaults of the settings into a call's parameters."""
     settings = gateway.settings
@@ -71,6 +168,7 @@ def stream_request(
         max_events=max_events if max_events is not None else (settings.default_max_events if want else 1),
         timeout_s=timeout_s if timeout_s is not None else settings.default_timeout_s,
         cursor=Cursor.parse(cursor) if cursor else None,
+        full=full,
     )
 
 
@@ -95,77 +193,151 @@ def bus_errors() -> Iterator[None]:
         raise MCPUpstreamError(bus_failure_message(state), refusal=f"bus_{state}") from None
 
 
-def freshness_of(availability: Availability) -> Freshness:
-    """The freshness part of a result."""
-    age = availability.last_frame_age_s
-    return Freshness(
-        status=availability.status,
-        reasons=list(availability.reasons),
-        upstream_connected=availability.upstream_connected,
-        last_upstream_frame_age_s=round(age, 3) if age is not None else None,
-    )
+def freshness_of(availability: Availability) -> dict[str, Any]:
+    """The freshness part of a result (``Freshness`` in :mod:`mcp_gateway.models`)."""
+    return {"status": availability.status, "reasons": list(availability.reasons)}
 
 
-def topic_name(topic: Topics) -> str:
-    """The ``topic`` of a result: the topic, or the topics joined by commas."""
-    return topic if isinstance(topic, str) else ",".join(topic)
+def freshness_phrase(freshness: dict[str, Any]) -> str | None:
+    """What the summary line says about freshness: nothing when all is well."""
+    if freshness["status"] == "ok":
+        return None
+    reasons = freshness["reasons"]
+    return f"service {freshness['status']}: {reasons[0] if reasons else 'see health'}"
 
 
-def progress_pusher(gateway: Gateway, ctx: Context, topic: Topics) -> EventSink:
+def call_progress(gateway: Gateway, ctx: Context) -> CallProgress:
+    """The progress channel of a call: straight onto its HTTP stream when possible, else through the SDK."""
+    direct = direct_progress(ctx)
+    if direct is not None:
+        return CallProgress(direct, gateway.settings.keepalive_interval_s)
+
+    async def send(progress: int, message: str, deadline: float) -> None:
+        async with asyncio.timeout_at(deadline):
+            await ctx.report_progress(progress, None, message)
+
+    sender: ProgressSend = send
+    return CallProgress(sender, gateway.settings.keepalive_interval_s)
+
+
+def progress_pusher(gateway: Gateway, progress: CallProgress, topic: Topics) -> EventSink:
     """A sink that pushes each event to the caller as a progress notification.
 
     Its message is the event envelope JSON with the full resumable cursor first (``progress_message``).
     """
-    counter = itertools.count(1)
-    delivered = gateway.metrics.events_delivered.labels(topic_label(topic if isinstance(topic, str) else topic[0]))
+    delivered = gateway.metrics.events_delivered.labels(topic_label(topic_list(topic)[0]))
     lag = gateway.metrics.delivery_lag
-    direct = direct_progress(ctx)
 
     async def push(event: Event, epoch: str, deadline: float) -> None:
         lag.observe(max(0.0, time.time() - event.ts_ms / 1000))
         delivered.inc()
-        message = progress_message(epoch, event.id, event.raw)
-        if direct is not None:
-            await direct(next(counter), message, deadline)
-        else:
-            async with asyncio.timeout_at(deadline):
-                await ctx.report_progress(next(counter), None, message)
+        await progress.send(progress_message(epoch, event.id, event.raw), deadline)
 
     return push
+
+
+def stream_summary(
+    request: StreamRequest, topic: Topics, items: list[dict[str, Any]], structured: dict[str, Any]
+) -> str:
+    """The one-line summary of a stream result: what arrived, the latest figures, trouble, the cursor."""
+    topics = topic_list(topic)
+    topic = topics[0]
+    view = topic_view(topic)
+    about = ""
+    if is_address_topic(topic):
+        about = f" for {topic.partition(':')[2]}" if len(topics) == 1 else f" for {len(topics)} addresses"
+    if items and not request.want:
+        count = f"{len(items)} latest{about}, newest" if len(items) > 1 else f"latest{about}"
+        head = f"{count}: {event_phrase(topic, items[-1])}"
+    elif items:
+        head = f"{view.counted(len(items))}{about}; latest: {event_phrase(topic, items[-1])}"
+    elif not request.want and is_tx_topic(topic):
+        head = "no status yet"
+    elif not request.want:
+        head = f"no recent events{about} (only addresses watched lately have any)"
+    else:
+        cadence = TOPIC_CADENCE.get(topic)
+        head = f"no {view.plural}{about} in {request.timeout_s:g} s" + (
+            f" (the upstream sends one {cadence})" if cadence else ""
+        )
+    parts = [head]
+    if structured["gap"]:
+        parts.append("events before these were missed (gap)")
+    if (trouble := freshness_phrase(structured["freshness"])) is not None:
+        parts.append(trouble)
+    parts.append(f"cursor {structured['cursor']}")
+    return "; ".join(parts)
+
+
+def stream_content(
+    request: StreamRequest,
+    topic: Topics,
+    events: list[Event],
+    *,
+    cursor: Cursor,
+    gap: bool,
+    timed_out: bool,
+    availability: Availability,
+) -> dict[str, Any]:
+    """The structured content of a stream result (``StreamResult`` in :mod:`mcp_gateway.models`)."""
+    return {
+        "network": request.network,
+        "topic": topic_name(topic),
+        "events": [event_item(event, full=request.full) for event in events],
+        "cursor": str(cursor),
+        "gap": gap,
+        "timed_out": timed_out,
+        "freshness": freshness_of(availability),
+    }
+
+
+def stream_result(
+    request: StreamRequest,
+    topic: Topics,
+    events: list[Event],
+    *,
+    cursor: Cursor,
+    gap: bool,
+    timed_out: bool,
+    availability: Availability,
+) -> ToolResult:
+    """THE result of a stream call (pull or wait, any transport): structured content and its summary."""
+    structured = stream_content(
+        request, topic, events, cursor=cursor, gap=gap, timed_out=timed_out, availability=availability
+    )
+    return text_result(stream_summary(request, topic, structured["events"], structured), structured)
 
 
 async def pull(
     gateway: Gateway,
     request: StreamRequest,
     topic: Topics,
-    model: type[EnvelopeT],
     *,
     none_is_an_answer: bool = False,
-) -> StreamResult[EnvelopeT]:
+) -> ToolResult:
     """The latest events of ``topic`` (of several: the newest of all, in id order) at once (``want=false``).
 
     Without any event, a topic pull says why and when to call again (``NoDataYet``); with
     ``none_is_an_answer`` (an address nobody paid), the empty result is the answer.
     """
     availability = await admit(gateway, request.network)
-    topics = [topic] if isinstance(topic, str) else list(topic)
-    backend = gateway.backend
+    backend, network = gateway.backend, request.network
     with bus_errors():
-        recents = await asyncio.gather(*(backend.recent(request.network, t, request.max_events) for t in topics))
-        position = await backend.position(request.network)
+        recents = await asyncio.gather(*(backend.recent(network, t, request.max_events) for t in topic_list(topic)))
+        position = await backend.position(network)
     events = sorted((event for recent in recents for event in recent), key=lambda event: event.seq)
     events = events[-request.max_events :]
     if not events and not none_is_an_answer:
         raise NoDataYet(no_data_message(availability, topic_name(topic)))
     last = events[-1].seq if events else position.last_id
-    return StreamResult[model](  # type: ignore[valid-type]
-        network=request.network,
-        topic=topic_name(topic),
-        events=[model.model_validate(event.to_dict()) for event in events],
-        cursor=str(Cursor(position.epoch, last)),
+    return stream_result(
+        request,
+        topic,
+        events,
+        cursor=Cursor(position.epoch, last),
         gap=False,
         timed_out=False,
-        freshness=freshness_of(availability),
+        availability=availability,
     )
 
 
@@ -174,40 +346,53 @@ async def wait(
     ctx: Context,
     request: StreamRequest,
     topic: Topics,
-    model: type[EnvelopeT],
     accept: EventFilter | None = None,
-    *,
-    stop_when: StopWhen | None = None,
-    with_current: bool = False,
-) -> StreamResult[EnvelopeT]:
+) -> ToolResult:
     """Wait for new events of ``topic`` (or of several topics as one stream, ``want=true``), pushing each
-    one as it arrives; ``stop_when`` and ``with_current`` as in :func:`~mcp_gateway.streams.collect`.
+    one as it arrives.
 
     Admitted in every transient state (no ingestor yet, Redis just back or still away, stale data); the
-    result's ``freshness`` says why it was quiet.
+    result's ``freshness`` says why it was quiet. While quiet, the call sends keep-alive progress.
     """
+    collected, availability = await collect_waiting(gateway, ctx, request, topic, accept=accept)
+    return stream_result(
+        request,
+        topic,
+        collected.events,
+        cursor=collected.cursor,
+        gap=collected.gap,
+        timed_out=collected.timed_out,
+        availability=availability,
+    )
+
+
+async def collect_waiting(
+    gateway: Gateway,
+    ctx: Context,
+    request: StreamRequest,
+    topic: Topics,
+    *,
+    accept: EventFilter | None = None,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
+) -> tuple[Collected, Availability]:
+    """What :func:`wait` gathers (pushing each event, keeping the call alive while quiet), and the
+    availability to report with it; ``stop_when`` and ``with_current`` as in :func:`collect`."""
     await admit(gateway, request.network)
-    async with gateway.stream_slot():
+    progress = call_progress(gateway, ctx)
+    async with gateway.stream_slot(), progress.keeping_alive(time.monotonic() + request.timeout_s):
         collected = await collect_or_explain(
             gateway,
             request,
             topic,
-            on_event=progress_pusher(gateway, ctx, topic),
+            on_event=progress_pusher(gateway, progress, topic),
             accept=accept,
             stop_when=stop_when,
             with_current=with_current,
         )
     availability = await gateway.availability(request.network)
     count_quiet(gateway, collected, availability)
-    return StreamResult[model](  # type: ignore[valid-type]
-        network=request.network,
-        topic=topic_name(topic),
-        events=[model.model_validate(event.to_dict()) for event in collected.events],
-        cursor=str(collected.cursor),
-        gap=collected.gap,
-        timed_out=collected.timed_out,
-        freshness=freshness_of(availability),
-    )
+    return collected, availability
 
 
 async def collect_or_explain(
@@ -249,13 +434,3 @@ def count_quiet(gateway: Gateway, collected: Collected, availability: Availabili
     if not collected.events:
         reason = f"bus_{collected.bus_trouble}" if collected.bus_trouble else availability.quiet_reason
         gateway.metrics.quiet_waits.labels(reason).inc()
-
-
-def bounded_int(limit: int, description: str) -> Any:
-    """An optional integer parameter between 1 and ``limit``."""
-    return Annotated[int | None, Field(ge=1, le=limit, description=description)]
-
-
-def bounded_seconds(limit: float, description: str) -> Any:
-    """An optional duration parameter above 0 and at most ``limit`` seconds."""
-    return Annotated[float | None, Field(gt=0, le=limit, description=description)]

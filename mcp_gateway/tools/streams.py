@@ -6,37 +6,29 @@ from dataclasses import dataclass
 
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext
+from fastmcp.tools import ToolResult
 from mcp_types import ToolAnnotations
+from pydantic import BaseModel
 
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.models import (
-    BlockEnvelope,
-    FeeChartEnvelope,
-    MempoolBlocksEnvelope,
-    StatsEnvelope,
-    StreamResult,
-)
+from mcp_gateway.models import BlockView, ChartPointView, MempoolBlocksView, StatsView, StreamResult
 from mcp_gateway.tools.common import (
     CursorParam,
+    FullParam,
     NetworkParam,
     WantParam,
-    bounded_int,
-    bounded_seconds,
+    max_events_param,
     pull,
+    register_tool,
     stream_request,
+    timeout_param,
     wait,
 )
 from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS
 
-LOOP_DOC = (
-    "Every event is also pushed to your client as a progress notification (its message is the event "
-    "JSON, its resumable cursor first) the moment it arrives, and all of them are in the result. To follow "
-    "the stream without missing anything, call again with the returned cursor; if 'gap' is true some events "
-    "were lost (call with want=false for the current state). 'freshness' says whether the upstream is live "
-    "and why a call was quiet."
-)
+LOOP_DOC = "To follow the stream, call again with the result's cursor: no event is missed or repeated."
 
-STREAM_ANNOTATIONS = ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=True)
+STREAM_ANNOTATIONS = ToolAnnotations(read_only_hint=True)
 
 
 @dataclass(frozen=True)
@@ -47,6 +39,7 @@ class TopicTool:
     title: str
     topic: str
     summary: str
+    view: type[BaseModel]
 
 
 TOPIC_TOOLS = (
@@ -54,42 +47,34 @@ TOPIC_TOOLS = (
         "stream_blocks",
         "Stream new blocks",
         TOPIC_BLOCKS,
-        "New Bitcoin blocks as they are mined: height, hash, time, size, transaction count, fees "
-        "(median fee rate, fee range in sat/vB, total fees in sats) and the mining pool. Blocks arrive about "
-        "every 10 minutes, so wait with a long timeout_s (e.g. 600). want=false returns the latest block "
-        "(or the max_events most recent ones) at once.",
+        "New blocks: height, hash, time, size, fee rates (sat/vB), fees, pool. One comes about every 10 minutes, "
+        "so a quiet result is normal (timeout_s up to 300 if your client waits that long).",
+        BlockView,
     ),
     TopicTool(
         "stream_mempool_blocks",
         "Stream projected blocks",
         TOPIC_MEMPOOL_BLOCKS,
-        "Projected next blocks built from the mempool (up to 8, next block first): size, transaction count, "
-        "median fee rate and fee range in sat/vB. Updates about every second or two when the mempool "
-        "changes. Use next_block_median_fee_rate for 'what fee gets me into the next block now'.",
+        "Projected blocks, next first: fee rates (sat/vB), sizes. next_block_median_fee_rate is the fee that gets "
+        "into the next block now. Updates every few seconds.",
+        MempoolBlocksView,
     ),
     TopicTool(
         "stream_stats",
         "Stream mempool statistics",
         TOPIC_STATS,
-        "Mempool size (tx count, vsize in vB), inflow in vB/s, recommended fee rates in sat/vB (fastest, "
-        "half_hour, hour, economy, minimum; sub-sat values are possible) and the difficulty adjustment. "
-        "Updates about every second or two. want=false is the quickest way to get current fees.",
+        "Mempool size, inflow (vB/s), recommended fees (sat/vB), difficulty epoch; want=false gives current fees "
+        "at once. Updates every few seconds.",
+        StatsView,
     ),
     TopicTool(
         "stream_live2h",
         "Stream the 2-hour fee chart",
         TOPIC_LIVE_2H,
-        "Points of the 2-hour mempool fee histogram: virtual size per fee band (band floors in sat/vB are "
-        "in fee_band_floors), inflow and mempool totals. A point about every minute and at each block.",
+        "The 2-hour fee chart: vsize per fee band, inflow, minimum fee; a point a minute and at each block.",
+        ChartPointView,
     ),
 )
-
-ENVELOPES = {
-    TOPIC_BLOCKS: BlockEnvelope,
-    TOPIC_MEMPOOL_BLOCKS: MempoolBlocksEnvelope,
-    TOPIC_STATS: StatsEnvelope,
-    TOPIC_LIVE_2H: FeeChartEnvelope,
-}
 
 
 def register(mcp: FastMCP, gateway: Gateway) -> None:
@@ -100,37 +85,38 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
 
 def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
     settings = gateway.settings
-    envelope = ENVELOPES[spec.topic]
-    max_events_type = bounded_int(
-        settings.max_events_limit,
-        f"Most events to return (default {settings.default_max_events} when waiting, 1 with want=false; "
-        f"at most {settings.max_events_limit}).",
-    )
-    timeout_type = bounded_seconds(
-        settings.max_timeout_s,
-        f"Longest wait in seconds (default {settings.default_timeout_s:g}, at most {settings.max_timeout_s:g}).",
-    )
+    max_events_type = max_events_param(settings)
+    timeout_type = timeout_param(settings)
 
     async def stream_tool(
         want: WantParam = True,
         max_events: max_events_type = None,  # type: ignore[valid-type]
-        timeout_s: timeout_type = None,  # type: ignore[valid-type]
+        timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
         cursor: CursorParam = None,
-        network: NetworkParam = None,
+        full: FullParam = False,
+        network: NetworkParam = settings.network,
         ctx: Context = CurrentContext(),
-    ) -> StreamResult[envelope]:  # type: ignore[valid-type]
+    ) -> ToolResult:
         request = stream_request(
-            gateway, want=want, max_events=max_events, timeout_s=timeout_s, cursor=cursor, network=network
+            gateway,
+            want=want,
+            max_events=max_events,
+            timeout_s=timeout_s,
+            cursor=cursor,
+            network=network,
+            full=full,
         )
         if not request.want:
-            return await pull(gateway, request, spec.topic, envelope)
-        return await wait(gateway, ctx, request, spec.topic, envelope)
+            return await pull(gateway, request, spec.topic)
+        return await wait(gateway, ctx, request, spec.topic)
 
     stream_tool.__name__ = stream_tool.__qualname__ = spec.name
-    mcp.tool(
+    register_tool(
+        mcp,
         stream_tool,
         name=spec.name,
         title=spec.title,
         description=f"{spec.summary} {LOOP_DOC}",
+        result=StreamResult[spec.view],  # type: ignore[name-defined]
         annotations=STREAM_ANNOTATIONS,
     )

@@ -1,6 +1,8 @@
 """The track_tx tool: follow transactions from the mempool to confirmation, replacement or removal.
 
 :func:`tx_result` builds every result (the one function a transport calls); the tool only validates.
+A result is a stream result (:func:`~mcp_gateway.tools.common.stream_content`) whose confirmations are
+counted at the current tip, plus ``not_seen``: the txids with no status at all.
 """
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
@@ -8,36 +10,41 @@
 import asyncio
 import re
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext
+from fastmcp.tools import ToolResult
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from mcp_gateway.availability import Availability
 from mcp_gateway.cursor import Cursor
 from mcp_gateway.errors import BusyError, InvalidParameter
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.models import TxEnvelope, TxStreamResult
+from mcp_gateway.models import TxStreamResult
 from mcp_gateway.streams import StopWhen, current_state
 from mcp_gateway.tools.common import (
     CursorParam,
+    FullParam,
     NetworkParam,
     StreamRequest,
     WantParam,
     admit,
-    bounded_int,
-    bounded_seconds,
     bus_errors,
     collect_or_explain,
-    freshness_of,
+    collect_waiting,
+    max_events_param,
+    register_tool,
+    stream_content,
     stream_request,
-    wait,
+    stream_summary,
+    text_result,
+    timeout_param,
 )
 from shared.channels import split_lease_keys, tx_lease_key
 from shared.errors import BusError
 from shared.events import TOPIC_BLOCKS, Event, tx_topic
-from shared.models import TxStatus
 
 Until = Literal["confirmed", "replaced", "any"]
 SETTLED = frozenset({"confirmed", "replaced", "removed"})
@@ -48,38 +55,12 @@ _TXID = re.compile(r"[0-9a-fA-F]{64}")
 EXAMPLE = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
 
 DESCRIPTION = (
-    "Follow a Bitcoin transaction by its txid: where it sits in the projected blocks while unconfirmed "
-    "(position.block_index: 0 is the next block; vsize ahead of it; effective fee rate counting CPFP "
-    "children), then its confirmation (block_height, block_hash, confirmations), or its replacement "
-    "(replaced_by: the txid of the fee-bumped version, RBF) or removal (left the mempool unmined), and "
-    "whether it is accelerated. An event is published when one of those changes (not on every small move "
-    "inside a projected block). Without a cursor the call starts with the current status. until: "
-    "'confirmed' (default) returns as soon as it is confirmed, and also when it is replaced or removed "
-    "(then it never will be); 'replaced' returns when it is replaced, and also when it is confirmed or "
-    "removed (then it never will be); 'any' returns at the first change. With more_txids several "
-    "transactions are followed in one call: one result, events of all of them in order, one cursor; it "
-    "returns when any of them reaches the 'until' state. Every event is also pushed as a progress "
-    "notification. While a call waits the transactions are tracked upstream, and for about a minute after "
-    "a normal return, so call again with the returned cursor to keep following. want=false returns the "
-    "current status at once (a transaction nobody tracked is looked up for a few seconds first); txids "
-    "with no status are listed in not_seen."
+    "Follow a transaction: projected block while unconfirmed, then confirmation, replacement (replaced_by) or "
+    "removal. Starts with its current status; until='confirmed' or 'replaced' returns once settled, 'any' at "
+    "the next change. Loop with the cursor."
 )
 
-TxidParam = Annotated[
-    str,
-    Field(
-        description="The transaction id: 64 hexadecimal characters, as block explorers and wallets show it.",
-        min_length=1,
-        max_length=200,
-    ),
-]
-UntilParam = Annotated[
-    Until,
-    Field(
-        description="When to return: 'confirmed' (default), 'replaced', or 'any' (at the first change). "
-        "A transaction that can no longer reach the state asked for returns too."
-    ),
-]
+TxidParam = Annotated[str, Field(description="64 hex characters.", max_length=200)]
 
 
 def canonical_txid(value: str, name: str = "txid") -> str:
@@ -135,33 +116,34 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, txids: Seque
         )
 
 
-async def _with_depth(gateway: Gateway, network: str, envelopes: list[TxEnvelope]) -> list[TxEnvelope]:
-    """``envelopes`` with the confirmations of each confirmed transaction counted at the current tip (as
-    published when the bus cannot say)."""
-    if not any(isinstance(envelope.data, TxStatus) and envelope.data.block_height for envelope in envelopes):
-        return envelopes
+async def _tip_height(gateway: Gateway, network: str) -> int | None:
     try:
         tip = await gateway.backend.latest(network, TOPIC_BLOCKS)
     except BusError:
-        return envelopes
+        return None
     height = tip.data.get("height") if tip is not None else None
-    if not isinstance(height, int):
-        return envelopes
-    counted: list[TxEnvelope] = []
-    for envelope in envelopes:
-        data = envelope.data
-        if isinstance(data, TxStatus) and data.block_height is not None and height >= data.block_height:
-            depth = max(data.confirmations or 1, height - data.block_height + 1)
-            counted.append(envelope.model_copy(update={"data": data.model_copy(update={"confirmations": depth})}))
-        else:
-            counted.append(envelope)
+    return height if isinstance(height, int) else None
+
+
+def _with_depth(items: list[dict[str, Any]], tip: int | None) -> list[dict[str, Any]]:
+    """Result items with each confirmation's confirmations counted at ``tip`` (items are shared: copied)."""
+    if tip is None:
+        return items
+    counted: list[dict[str, Any]] = []
+    for item in items:
+        data = item["data"]
+        height = data.get("block_height")
+        if isinstance(height, int) and tip >= height:
+            depth = max(data.get("confirmations") or 1, tip - height + 1)
+            item = {**item, "data": {**data, "confirmations": depth}}  # noqa: PLW2901
+        counted.append(item)
     return counted
 
 
-async def _not_seen(gateway: Gateway, network: str, txids: Sequence[str], envelopes: Sequence[TxEnvelope]) -> list[str]:
-    """The txids without any status: none among ``envelopes`` and none on the bus (when the bus cannot
-    say: none among ``envelopes``)."""
-    seen = {envelope.topic for envelope in envelopes if isinstance(envelope.data, TxStatus)}
+async def _not_seen(gateway: Gateway, network: str, txids: Sequence[str], events: Sequence[Event]) -> list[str]:
+    """The txids without any status: none among ``events`` and none on the bus (when the bus cannot say:
+    none among ``events``)."""
+    seen = {event.topic for event in events if "gap" not in event.data}
     unseen = [txid for txid in txids if tx_topic(txid) not in seen]
     try:
         latest = await asyncio.gather(*(gateway.backend.latest(network, tx_topic(txid)) for txid in unseen))
@@ -170,7 +152,31 @@ async def _not_seen(gateway: Gateway, network: str, txids: Sequence[str], envelo
     return [txid for txid, event in zip(unseen, latest, strict=True) if event is None]
 
 
-async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> TxStreamResult:
+async def _result(
+    gateway: Gateway,
+    request: StreamRequest,
+    txids: list[str],
+    events: list[Event],
+    *,
+    cursor: Cursor,
+    gap: bool,
+    timed_out: bool,
+    availability: Availability,
+) -> ToolResult:
+    topics = [tx_topic(txid) for txid in txids]
+    structured = stream_content(
+        request, topics, events, cursor=cursor, gap=gap, timed_out=timed_out, availability=availability
+    )
+    structured["events"] = _with_depth(structured["events"], await _tip_height(gateway, request.network))
+    summary = stream_summary(request, topics, structured["events"], structured)
+    not_seen = await _not_seen(gateway, request.network, txids, events)
+    if not_seen:
+        structured["not_seen"] = not_seen
+        summary += f"; not in the mempool and not known confirmed: {len(not_seen)} of {len(txids)} (see not_seen)"
+    return text_result(summary, structured)
+
+
+async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> ToolResult:
     """The current status of each transaction at once; one nobody tracks yet is leased and given a few
     seconds for its first status (the ingestor reads it from the upstream's reply or over REST)."""
     availability = await admit(gateway, request.network)
@@ -179,10 +185,12 @@ async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> T
         position = await gateway.backend.position(request.network)
         events = await current_state(gateway, request.network, topics, position.last_id)
     cursor, gap = Cursor(position.epoch, position.last_id), False
-    missing = [txid for txid in txids if tx_topic(txid) not in {event.topic for event in events}]
+    known = {event.topic for event in events}
+    missing = [txid for txid in txids if tx_topic(txid) not in known]
     if missing:
         await _check_capacity(gateway, request, missing)
-        first = StreamRequest(request.network, True, len(missing), min(FIRST_STATUS_WAIT_S, request.timeout_s), cursor)
+        wait_s = min(FIRST_STATUS_WAIT_S, request.timeout_s)
+        first = StreamRequest(request.network, True, len(missing), wait_s, cursor)
         waiting = {tx_topic(txid) for txid in missing}
 
         def all_seen(event: Event) -> bool:
@@ -199,25 +207,15 @@ async def _pull(gateway: Gateway, request: StreamRequest, txids: list[str]) -> T
                 )
         events += collected.events
         cursor, gap = collected.cursor, collected.gap
-    envelopes = [TxEnvelope.model_validate(event.to_dict()) for event in events]
-    counted = await _with_depth(gateway, request.network, envelopes)
-    not_seen = await _not_seen(gateway, request.network, txids, counted)
-    return TxStreamResult(
-        network=request.network,
-        topic=",".join(topics),
-        events=counted,
-        cursor=str(cursor),
-        gap=gap,
-        timed_out=False,
-        freshness=freshness_of(availability),
-        not_seen=not_seen,
+    return await _result(
+        gateway, request, txids, events, cursor=cursor, gap=gap, timed_out=False, availability=availability
     )
 
 
 async def tx_result(
     gateway: Gateway, ctx: Context, request: StreamRequest, txids: list[str], until: Until
-) -> TxStreamResult:
-    """The result of one track_tx call (every transport builds it here)."""
+) -> ToolResult:
+    """THE result of one track_tx call (every transport builds it here)."""
     await admit(gateway, request.network)
     if not request.want:
         return await _pull(gateway, request, txids)
@@ -225,64 +223,61 @@ async def tx_result(
     topics = [tx_topic(txid) for txid in txids]
     with bus_errors():
         async with gateway.tx_leases.hold_all(request.network, [tx_lease_key(txid) for txid in txids]):
-            result = await wait(
-                gateway, ctx, request, topics, TxEnvelope, stop_when=ends(until), with_current=request.cursor is None
+            collected, availability = await collect_waiting(
+                gateway, ctx, request, topics, stop_when=ends(until), with_current=request.cursor is None
             )
-    counted = await _with_depth(gateway, request.network, list(result.events))
-    not_seen = await _not_seen(gateway, request.network, txids, counted)
-    return TxStreamResult(
-        network=result.network,
-        topic=result.topic,
-        events=counted,
-        cursor=result.cursor,
-        gap=result.gap,
-        timed_out=result.timed_out,
-        freshness=result.freshness,
-        not_seen=not_seen,
+    return await _result(
+        gateway,
+        request,
+        txids,
+        collected.events,
+        cursor=collected.cursor,
+        gap=collected.gap,
+        timed_out=collected.timed_out,
+        availability=availability,
     )
 
 
 def register(mcp: FastMCP, gateway: Gateway) -> None:
     """Add the track_tx tool to ``mcp``."""
     settings = gateway.settings
+    max_events_type = max_events_param(settings)
+    timeout_type = timeout_param(settings)
     more_type = Annotated[
         list[str] | None,
-        Field(
-            description=f"More txids to follow in the same call (at most {settings.max_txids_per_call - 1}): one "
-            "result and one cursor for all of them.",
-            max_length=max(0, settings.max_txids_per_call - 1),
-        ),
+        Field(max_length=max(0, settings.max_txids_per_call - 1)),
     ]
-    max_events_type = bounded_int(
-        settings.max_events_limit, f"Most events to return (default {settings.default_max_events})."
-    )
-    timeout_type = bounded_seconds(
-        settings.max_timeout_s,
-        f"Longest wait in seconds (default {settings.default_timeout_s:g}, at most {settings.max_timeout_s:g}); "
-        "a confirmation takes about 10 minutes per block, so wait long (e.g. 300) and call again with the cursor.",
-    )
 
     async def track_tx(
         txid: TxidParam,
         more_txids: more_type = None,
-        until: UntilParam = "confirmed",
+        until: Until = "confirmed",
         want: WantParam = True,
         max_events: max_events_type = None,  # type: ignore[valid-type]
-        timeout_s: timeout_type = None,  # type: ignore[valid-type]
+        timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
         cursor: CursorParam = None,
-        network: NetworkParam = None,
+        full: FullParam = False,
+        network: NetworkParam = settings.network,
         ctx: Context = CurrentContext(),
-    ) -> TxStreamResult:
+    ) -> ToolResult:
         txids = canonical_txids(txid, more_txids)
         request = stream_request(
-            gateway, want=want, max_events=max_events, timeout_s=timeout_s, cursor=cursor, network=network
+            gateway,
+            want=want,
+            max_events=max_events,
+            timeout_s=timeout_s,
+            cursor=cursor,
+            network=network,
+            full=full,
         )
         return await tx_result(gateway, ctx, request, txids, until)
 
-    mcp.tool(
+    register_tool(
+        mcp,
         track_tx,
         name="track_tx",
         title="Track a transaction",
         description=DESCRIPTION,
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=True),
+        result=TxStreamResult,
+        annotations=ToolAnnotations(read_only_hint=True),
     )

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 SUBSCRIBE_CONFIRM_TIMEOUT_S = 1.0
 """Longest wait in ``subscribe`` for Redis to confirm; a later confirmation is followed by a Resync."""
 READ_POLL_S = 1.0
+LOST_CONNECTION = (RedisError, OSError, RuntimeError)
+"""What a lost pub/sub connection raises; uvloop says RuntimeError for a write on a socket Redis closed.
+The reader outlives all of them: it reconnects."""
 
 
 class LiveReader:
@@ -92,7 +95,7 @@ class LiveReader:
                 try:
                     async with self._sending:
                         await link.subscribe([channel])
-                except (RedisError, OSError) as exc:
+                except LOST_CONNECTION as exc:
                     raise BusError(f"subscribe: {type(exc).__name__}") from exc
             await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
         except (TimeoutError, BusError):
@@ -108,7 +111,7 @@ class LiveReader:
         self._unconfirmed.discard(channel)
         link = self._link
         if link is not None:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*LOST_CONNECTION):
                 async with self._sending:
                     await link.unsubscribe([channel])
 
@@ -121,7 +124,7 @@ class LiveReader:
                 continue
             async for attempt in retrying(
                 f"open the Redis pub/sub connection to {self._where}",
-                on=(RedisError, OSError),
+                on=LOST_CONNECTION,
                 first_s=0.1,
                 max_s=self._retry_max_s,
                 logger=log,
@@ -135,7 +138,7 @@ class LiveReader:
             connected_once = True
             try:
                 await self._pump()
-            except (RedisError, OSError) as exc:
+            except LOST_CONNECTION as exc:
                 log.warning("Redis pub/sub connection to %s lost (%s); reconnecting", self._where, type(exc).__name__)
                 await self._drop()
 

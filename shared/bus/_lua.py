@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 PUBLISH = """
--- KEYS[1] seq counter, KEYS[2] leader lock, KEYS[3] epoch,
--- then per event: KEYS[2+2i] history stream, KEYS[3+2i] latest
+-- KEYS[1] seq counter, KEYS[2] leader lock, KEYS[3] epoch, KEYS[4] last publish record,
+-- then per event: KEYS[3+2i] history stream, KEYS[4+2i] latest
 -- ARGV[1] fence holder ('' = no fence), ARGV[2] event count, ARGV[3] epoch candidate,
 -- ARGV[4] leader lock ttl ms with which the fence holder takes an ABSENT lock (0 = never take it),
 -- ARGV[5] publish command (PUBLISH, or SPUBLISH on a cluster),
 -- ARGV[6] the epoch of the publisher's highest id ('' = none), ARGV[7] that highest id,
+-- ARGV[8] the batch token ('' = none): a batch whose token is the last one applied is not applied again,
+-- its first result is returned (a retry after a lost reply), ARGV[9] how long that record is kept, ms,
 -- then per event 5 values: envelope head, envelope tail, channel, history max length, ttl seconds (0 = none)
 -- Fenced (error FENCED) only when another holder has the lock, or it is absent and ARGV[4] is 0.
 -- Returns {epoch, held, id...}: held is the counter found below the publisher's highest id of the same
 -- epoch (acknowledged events were lost, e.g. in a failover) after lifting the counter to it, else -1.
+if ARGV[8] ~= '' then
+  local last = redis.call('GET', KEYS[4])
+  if last then
+    local sep = string.find(last, '|', 1, true)
+    if sep and string.sub(last, 1, sep - 1) == ARGV[8] then
+      return cjson.decode(string.sub(last, sep + 1))
+    end
+  end
+end
 if ARGV[1] ~= '' then
   local holder = redis.call('GET', KEYS[2])
   if holder == false and ARGV[4] ~= '0' then
@@ -33,8 +44,8 @@ if epoch == ARGV[6] then
 end
 local result = {epoch, held}
 for i = 1, tonumber(ARGV[2]) do
-  local stream, latest = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local a = 7 + 5 * (i - 1)
+  local stream, latest = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local a = 9 + 5 * (i - 1)
   local seq = redis.call('INCR', KEYS[1])
   local prev = 0
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
@@ -52,6 +63,9 @@ for i = 1, tonumber(ARGV[2]) do
   end
   redis.call(ARGV[5], ARGV[a + 3], payload)
   result[2 + i] = seq
+end
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[8] .. '|' .. cjson.encode(result), 'PX', ARGV[9])
 end
 return result
 """

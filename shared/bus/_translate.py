@@ -14,6 +14,8 @@ from redis.exceptions import (
 
 from shared.errors import BusError, BusOutOfMemory, BusReadOnly, BusUnavailable, Fenced
 
+CLOSED_TRANSPORT = "handler is closed"
+"""What uvloop's RuntimeError says when redis-py writes on a connection the server already closed."""
 FENCED_REPLY = "FENCED"
 """The error code of the publish script when another replica holds the leadership."""
 
@@ -46,6 +48,12 @@ def bus_error(what: str, exc: BaseException, where: str) -> BusError:
         return BusUnavailable(f"{what}: Redis at {where} is a replica that lost its primary (MASTERDOWN)")
     if isinstance(exc, ResponseError):
         return BusError(f"{what}: Redis answered with an error: {text}")
-    if isinstance(exc, RedisError | OSError | TimeoutError):
+    if isinstance(exc, RedisError | OSError | TimeoutError) or closed_transport(exc):
         return BusUnavailable(f"{what}: Redis at {where} is unreachable ({type(exc).__name__})")
     return BusError(f"{what}: unexpected failure ({type(exc).__name__})")
+
+
+def closed_transport(exc: BaseException) -> bool:
+    """Whether ``exc`` is uvloop's RuntimeError for a write on a closed socket (Redis restarted under us):
+    a lost connection, though not an OSError."""
+    return isinstance(exc, RuntimeError) and CLOSED_TRANSPORT in str(exc)

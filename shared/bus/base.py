@@ -133,8 +133,14 @@ class Bus(ABC):
         """Call ``callback`` (from within :meth:`publish`) when a publish finds the id counter went backwards."""
 
     @abstractmethod
-    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+    async def publish(
+        self, publications: Sequence[Publication], *, fence: str | None = None, token: str | None = None
+    ) -> list[Event]:
         """Publish in order, atomically per event; with ``fence``, only while ``fence`` leads (see the module).
+
+        With ``token``, publishing is idempotent for the last batch: a call repeating the token of the last
+        batch the network applied (a retry whose first reply was lost) returns that batch's events again
+        instead of publishing them twice.
 
         Raise :class:`~shared.errors.Fenced` when fenced out, :class:`~shared.errors.BusUnavailable` when
         the backend is unreachable, and another :class:`~shared.errors.BusError` when it refuses.

@@ -59,6 +59,7 @@ class MemoryBackend(Backend):
         self._leases: dict[str, dict[str, float]] = {}
         self._leaders: dict[str, tuple[str, float]] = {}
         self._status: dict[str, tuple[IngestorStatus, float]] = {}
+        self._last_publish: dict[str, tuple[str, list[Event]]] = {}
         self._fence_ttl_s: dict[tuple[str, str], float] = {}
         self._closed = False
 
@@ -87,10 +88,19 @@ class MemoryBackend(Backend):
     def on_regression(self, callback: Callable[[SequenceRegression], None]) -> None:
         """The embedded bus never loses what it acknowledged: ``callback`` is never called."""
 
-    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+    async def publish(
+        self, publications: Sequence[Publication], *, fence: str | None = None, token: str | None = None
+    ) -> list[Event]:
+        network = publications[0].network if publications else ""
+        last = self._last_publish.get(network)
+        if token is not None and last is not None and last[0] == token:
+            return list(last[1])
         if fence is not None:
-            self._check_fence(publications[0].network if publications else "", fence)
-        return [self._publish_one(publication) for publication in publications]
+            self._check_fence(network, fence)
+        events = [self._publish_one(publication) for publication in publications]
+        if token is not None:
+            self._last_publish[network] = (token, events)
+        return events
 
     def _check_fence(self, network: str, fence: str) -> None:
         current = self._current_leader(network)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from shared.bus import _lua
@@ -29,7 +30,7 @@ from shared.bus._clients import Clients, ClientSettings, build_clients
 from shared.bus._issued import Issued
 from shared.bus._live import LiveReader
 from shared.bus._policy import EvictionWatch
-from shared.bus._translate import bus_error
+from shared.bus._translate import bus_error, closed_transport
 from shared.bus.base import Backend, BusMessage, HistoryPage, Position, SequenceRegression
 from shared.bus.location import RedisLocation, parse_redis_url
 from shared.bus.retention import Retention
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 16
 DEFAULT_QUEUE_SIZE = 10_000
+LAST_PUBLISH_TTL_MS = 300_000
+"""How long Redis remembers the last publish's token and ids (a retry after a lost reply comes within it)."""
 
 
 class RedisBackend(Backend):
@@ -115,9 +118,18 @@ class RedisBackend(Backend):
             yield
         except (RedisError, OSError, TimeoutError) as exc:
             raise bus_error(what, exc, self.safe_url) from exc
+        except RuntimeError as exc:
+            if not closed_transport(exc):
+                raise
+            raise bus_error(what, exc, self.safe_url) from exc
 
     async def _on_connection(self, connection: AbstractConnection) -> None:
-        await connection.on_connect()
+        try:
+            await connection.on_connect()
+        except RuntimeError as exc:  # a lost connection, so that redis-py retries it on a new one
+            if not closed_transport(exc):
+                raise
+            raise RedisConnectionError(str(exc)) from exc
         if connection not in self._seen_connections:
             self._seen_connections.add(connection)
             return
@@ -154,13 +166,15 @@ class RedisBackend(Backend):
         with self._translated("ping"):
             await self._client.ping()
 
-    async def publish(self, publications: Sequence[Publication], *, fence: str | None = None) -> list[Event]:
+    async def publish(
+        self, publications: Sequence[Publication], *, fence: str | None = None, token: str | None = None
+    ) -> list[Event]:
         if not publications:
             return []
         names = self.names(publications[0].network)
         issued = self._issued.setdefault(names.network, Issued(names.network))
         expected_epoch, floor = issued.floor()
-        keys: list[str] = [names.seq, names.leader, names.epoch]
+        keys: list[str] = [names.seq, names.leader, names.epoch, names.last_publish]
         take_ttl_ms = self._fence_ttl_ms.get((names.network, fence), 0) if fence else 0
         args: list[str | int] = [
             fence or "",
@@ -170,6 +184,8 @@ class RedisBackend(Backend):
             self._publish_command,
             expected_epoch,
             floor,
+            token or "",
+            LAST_PUBLISH_TTL_MS,
         ]
         parts = [publication.envelope_parts() for publication in publications]
         for publication, (head, tail) in zip(publications, parts, strict=True):

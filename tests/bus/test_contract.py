@@ -163,6 +163,26 @@ async def test_only_subscribed_channels_are_delivered(backend: Backend) -> None:
     assert delivery.event.topic == "stats" and delivery.event.data == {"n": 4}
 
 
+async def test_a_batch_retried_with_its_token_is_applied_once(backend: Backend) -> None:
+    """A publish whose reply was lost is retried with the same token: the same events, published once."""
+    await backend.subscribe(backend.names("mainnet").channel("stats"))
+    first = await backend.publish([pub("stats", 1), pub("stats", 2)], token="batch-1")
+    again = await backend.publish([pub("stats", 1), pub("stats", 2)], token="batch-1")
+    assert [event.id for event in again] == [event.id for event in first]
+    assert [event.raw for event in again] == [event.raw for event in first]
+    page = await backend.history("mainnet", "stats", after=0, limit=10)
+    assert [event.id for event in page.events] == [event.id for event in first], "history holds them once"
+    assert [(await next_delivery(backend)).event.id for _ in first] == [event.id for event in first]
+    [later] = await backend.publish([pub("stats", 3)], token="batch-2")
+    assert later.seq == first[-1].seq + 1
+    [untokened] = await backend.publish([pub("stats", 4)])
+    [new_batch] = await backend.publish([pub("stats", 5)], token="batch-1")  # not the last token: applied
+    assert new_batch.seq == untokened.seq + 1 == later.seq + 2
+    with pytest.raises(asyncio.TimeoutError):
+        for _ in range(4):  # batch-2, the untokened one, the reused token: then nothing more
+            await next_delivery(backend, timeout=0.3)
+
+
 async def test_fenced_publish_requires_leadership(backend: Backend) -> None:
     with pytest.raises(BusError, match="fenced"):
         await backend.publish([pub()], fence="replica-a")

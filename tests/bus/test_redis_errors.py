@@ -174,3 +174,19 @@ async def test_a_subscription_confirmed_after_redis_comes_back_is_followed_by_a_
     finally:
         await backend.close()
         await asyncio.to_thread(server.cleanup)
+
+
+def test_a_write_on_a_socket_redis_closed_is_a_lost_connection_not_a_crash() -> None:
+    closed = RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+    error = bus_error("hold leadership", closed, URL)
+    assert isinstance(error, BusUnavailable) and "unreachable" in str(error)
+    assert not isinstance(bus_error("x", RuntimeError("something else"), URL), BusUnavailable)
+
+
+async def test_the_backend_translates_a_closed_transport_and_lets_other_runtime_errors_through() -> None:
+    backend = RedisBackend("redis://127.0.0.1:1/0", prefix="closed")
+    with pytest.raises(BusUnavailable), backend._translated("read latest"):
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+    with pytest.raises(RuntimeError, match="a bug"), backend._translated("read latest"):
+        raise RuntimeError("a bug")
+    await backend.close()

@@ -108,7 +108,7 @@ async def test_progress_carries_the_full_cursor_so_a_bare_id_resume_shows_the_ep
 
         async with SdkClient(mcp_url) as sdk:
             result = await sdk.call_tool(
-                "stream_stats", {"max_events": 3, "timeout_s": 10}, progress_callback=on_progress
+                "stream_stats", {"max_events": 3, "timeout_s": 10, "full": True}, progress_callback=on_progress
             )
         body: dict[str, Any] = result.structured_content or {}
         old_epoch = body["cursor"].split(":")[0]

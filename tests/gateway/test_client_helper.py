@@ -98,6 +98,27 @@ def test_an_epoch_change_during_a_call_yields_one_gap_and_no_event_twice() -> No
     assert position.cursor() == "bbbb:7"
 
 
+def test_an_epoch_change_after_the_last_progress_event_is_a_gap_after_it() -> None:
+    """Redis restarted empty after the call's last event: the result's new epoch, no new event yet."""
+    position = _Position("aaaa:30484")
+    position.last_ts = 1000
+    call = _Call(start_epoch="aaaa", ts_before=1000)
+    yielded = [item for e in (_event(30492, 1100), _event(30505, 1300)) for item in position.take(e, "aaaa", call)]
+    body = {"network": "mainnet", "topic": "stats", "cursor": "bbbb:0", "gap": True,
+            "events": [_event(30492, 1100), _event(30505, 1300)]}  # fmt: skip
+    before = int(time.time() * 1000)
+    yielded += list(_from_result(body, position, call))
+    assert ["gap" if "gap" in item["data"] else item["cursor"] for item in yielded] == [
+        "aaaa:30492",
+        "aaaa:30505",
+        "gap",
+    ]
+    gap = yielded[2]["data"]["gap"]
+    assert gap["from_ts_ms"] == 1300, "from the last event yielded, not before the call's first one"
+    assert gap["to_ts_ms"] >= before and yielded[2]["cursor"] == "bbbb:0"
+    assert position.cursor() == "bbbb:0"
+
+
 def test_a_result_gap_without_progress_comes_before_the_events_progress_missed() -> None:
     position = _Position("aaaa:40")
     position.last_ts = 900

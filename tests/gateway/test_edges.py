@@ -115,7 +115,8 @@ async def test_progress_messages_carry_the_full_cursor_first(
             await feed.stats(fastest=float(n))
 
     publisher = asyncio.create_task(publish())
-    result = await client.call_tool("stream_stats", {"max_events": 3, "timeout_s": 5}, progress_handler=on_progress)
+    arguments = {"max_events": 3, "timeout_s": 5, "full": True}
+    result = await client.call_tool("stream_stats", arguments, progress_handler=on_progress)
     await publisher
     body = result.structured_content
     assert body is not None
@@ -124,7 +125,9 @@ async def test_progress_messages_carry_the_full_cursor_first(
     assert [list(event)[0] for event in parsed] == ["cursor"] * 3
     assert [event["cursor"] for event in parsed] == [f"{epoch}:{event['id']}" for event in body["events"]]
     assert [event["id"] for event in parsed] == [event["id"] for event in body["events"]]
-    assert [list(event)[1:] for event in parsed] == [list(event) for event in body["events"]], "then the envelope"
+    assert [{k: v for k, v in event.items() if k != "cursor"} for event in parsed] == body["events"], (
+        "then the full envelope, as the result has it with full=true"
+    )
 
 
 async def test_a_waiting_call_rides_out_a_bus_outage_and_one_that_never_ends_is_told() -> None:

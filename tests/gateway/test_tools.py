@@ -28,7 +28,7 @@ async def test_the_six_tools_of_the_design_plus_the_alert_are_listed_with_schema
     for name in STREAM_TOOLS:
         schema = tools[name].input_schema
         assert list(schema["properties"])[0] == "want" and schema["properties"]["want"]["default"] is True
-        assert schema["properties"]["max_events"]["anyOf"][0]["maximum"] == 500
+        assert schema["properties"]["max_events"]["maximum"] == 500
         output_schema, annotations = tools[name].output_schema, tools[name].annotations
         assert output_schema is not None and "cursor" in output_schema["properties"]
         assert annotations is not None and annotations.read_only_hint
@@ -118,17 +118,17 @@ async def test_a_cursor_outside_the_window_or_from_another_epoch_reports_a_gap(
 @pytest.mark.parametrize(
     ("tool", "arguments", "fragment"),
     [
-        ("stream_stats", {"max_events": 0}, "greater than or equal to 1"),
-        ("stream_stats", {"max_events": 501}, "less than or equal to 500"),
-        ("stream_blocks", {"timeout_s": 10_000}, "less than or equal to 300"),
-        ("stream_blocks", {"timeout_s": -1}, "greater than 0"),
+        ("stream_stats", {"max_events": 0}, "max_events must be a whole number from 1 to 500 .got 0."),
+        ("stream_stats", {"max_events": 501}, "max_events must be a whole number from 1 to 500"),
+        ("stream_blocks", {"timeout_s": 10_000}, "timeout_s must be a number above 0 and at most 300"),
+        ("stream_blocks", {"timeout_s": -1}, "timeout_s must be a number above 0"),
         ("stream_blocks", {"network": "liquid"}, "mainnet"),
         ("stream_blocks", {"cursor": "yesterday"}, "cursor must be"),
         ("track_address", {"address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"}, "checksum"),
         ("track_address", {"address": "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"}, "network mainnet"),
         ("track_address", {"address": "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n"}, "control characters"),
-        ("track_address", {"address": ""}, "at least 1 character"),
-        ("alert_when", {"metric": "fee_fastest"}, "exactly one of 'above' or 'below'"),
+        ("track_address", {"address": ""}, "address must be text of 1 to 200 characters"),
+        ("alert_when", {"metric": "fee_fastest"}, "exactly one of above or below"),
         ("alert_when", {"metric": "moon_phase", "above": 1}, "mempool_vsize_mb"),
     ],
 )
@@ -179,7 +179,8 @@ async def test_health_reports_ok_then_degraded_then_down(
     await feed.stats(fastest=2.0)
     healthy = (await client.call_tool("health", {})).structured_content
     assert healthy is not None and healthy["status"] == "ok" and healthy["bus"] == "ok"
-    assert {topic["topic"]: topic["age_s"] is not None for topic in healthy["topics"]}["stats"]
+    ages = {topic["topic"]: topic.get("age_s") for topic in healthy["topics"]}
+    assert ages["stats"] is not None and "blocks" in ages and ages["blocks"] is None, "an unknown age is left out"
     await feed.status(connected=False, age_s=200)
     await asyncio.sleep(0.6)
     degraded = (await client.call_tool("health", {})).structured_content
@@ -241,7 +242,7 @@ async def test_track_address_delivers_activity_and_keeps_the_lease_between_calls
     result = await client.call_tool("track_address", {"address": ADDRESS, "max_events": 1, "timeout_s": 5})
     await task
     body = result.structured_content
-    assert body is not None and body["events"][0]["data"]["mempool"][0]["received_sats"] == 5000
+    assert body is not None and body["events"][0]["data"]["mempool"][0]["net_sats"] == 5000
     assert ADDRESS in await backend.leased_addresses("mainnet"), "the lease lingers for the next call"
 
 

@@ -70,7 +70,8 @@ class Pushed:
         self.events: list[dict[str, Any]] = []
 
     async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
-        self.events.append(json.loads(message or "{}"))
+        if "data" in (envelope := json.loads(message or "{}")):  # not a keep-alive
+            self.events.append(envelope)
 
     async def until(self, test: Any, timeout: float = 20) -> dict[str, Any]:
         async with asyncio.timeout(timeout):

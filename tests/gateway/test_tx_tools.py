@@ -76,7 +76,8 @@ async def test_until_confirmed_starts_with_the_current_position_and_returns_at_t
     pushed: list[dict[str, Any]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        pushed.append(json.loads(message or "{}"))
+        if "data" in (envelope := json.loads(message or "{}")):  # not a keep-alive
+            pushed.append(envelope)
 
     async def life() -> None:
         await until_leased(backend, T1)
@@ -92,7 +93,9 @@ async def test_until_confirmed_starts_with_the_current_position_and_returns_at_t
     body = body_of(result)
     assert statuses(body) == [("a1", "mempool"), ("a1", "mempool"), ("a1", "confirmed")]
     assert [event["data"]["position"]["block_index"] for event in body["events"][:2]] == [4, 1]
-    assert not body["timed_out"] and body["not_seen"] == []
+    summary = result.content[0].text.split("\n", 1)[0]  # type: ignore[union-attr]
+    assert summary.startswith("3 changes; latest: a1a1a1a1a1a1… confirmed at height 900010"), summary
+    assert not body["timed_out"] and "not_seen" not in body
     assert [event["data"]["status"] for event in pushed] == ["mempool", "mempool", "confirmed"]
     assert pushed[0]["cursor"].endswith(f":{pushed[0]['id']}")
     assert pushed[-1]["data"]["confirmations"] == 1, "as published, in the block that confirmed it"
@@ -158,6 +161,10 @@ async def test_want_false_answers_at_once_and_looks_up_an_untracked_txid_for_a_f
     assert statuses(known) == [("a1", "mempool")] and time.monotonic() - started < 0.5
     unknown = body_of(await client.call_tool("track_tx", {"txid": T2, "want": False, "timeout_s": 0.5}))
     assert unknown["events"] == [] and unknown["not_seen"] == [T2]
+    assert (
+        "no status yet"
+        in (await client.call_tool("track_tx", {"txid": T2, "want": False, "timeout_s": 0.5})).content[0].text
+    )  # type: ignore[union-attr]
     assert T2 in await leased_txids(backend), "now tracked, so the next call finds its status"
 
     async def looked_up() -> None:
@@ -167,7 +174,7 @@ async def test_want_false_answers_at_once_and_looks_up_an_untracked_txid_for_a_f
     task = asyncio.create_task(looked_up())
     found = body_of(await client.call_tool("track_tx", {"txid": "cc" * 32, "want": False, "timeout_s": 5}))
     await task
-    assert statuses(found) == [("cc", "mempool")] and found["not_seen"] == []
+    assert statuses(found) == [("cc", "mempool")] and "not_seen" not in found
 
 
 async def test_track_tx_refuses_beyond_capacity_and_the_resource_serves_its_history(

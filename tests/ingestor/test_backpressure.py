@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import ControlReplies, NormalizedFrame
@@ -11,7 +12,8 @@ from ingestor.publisher import Publisher
 from ingestor.upstream.connection import ConnectionLimits, UpstreamConnection
 from ingestor.upstream.gate import ReadGate
 from shared.bus.memory import MemoryBackend
-from shared.events import Publication
+from shared.errors import BusUnavailable
+from shared.events import Event, Publication
 from simulator import Simulator
 from tests.faults.helpers import until
 
@@ -98,6 +100,39 @@ async def test_drain_publishes_what_is_queued_before_returning() -> None:
         publisher.frame(stats_frame(ts), ts)
     await publisher.drain(10)
     assert publisher.published == 300 and publisher.core.idle
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await backend.close()
+
+
+class LostReplyBackend(MemoryBackend):
+    """An embedded bus that applies the first publish but loses its reply, as a dropped Redis connection can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies_lost = 0
+
+    async def publish(
+        self, publications: Sequence[Publication], *, fence: str | None = None, token: str | None = None
+    ) -> list[Event]:
+        events = await super().publish(publications, fence=fence, token=token)
+        if not self.replies_lost:
+            self.replies_lost += 1
+            raise BusUnavailable("publish: Redis at redis://127.0.0.1:1/0 is unreachable (ConnectionError)")
+        return events
+
+
+async def test_a_batch_retried_after_a_lost_reply_is_published_once() -> None:
+    backend = LostReplyBackend()
+    await backend.connect()
+    assert await backend.hold_leadership("mainnet", "me", 60)
+    publisher = Publisher("mainnet", backend, IngestorMetrics(process_metrics=False), fence="me", rest=None)
+    for ts in range(3):
+        publisher.frame(stats_frame(ts), ts)
+    running = asyncio.create_task(publisher.run())
+    await publisher.drain(10)
+    page = await backend.history("mainnet", "stats", after=0, limit=10)
+    assert backend.replies_lost == 1 and [event.data["n"] for event in page.events] == [0, 1, 2]
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     await backend.close()
