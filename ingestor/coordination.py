@@ -1,4 +1,4 @@
-"""The ingestor's loops over shared state: leadership renewal, address leases, and the status record.
+"""The ingestor's loops over shared state: leadership renewal, tracking leases, and the status record.
 
 Every bus error is transient here: each loop retries with the project's back-off (:mod:`shared.retry`),
 reports the failure to :class:`~ingestor.bus_health.BusHealth` while it lasts, and carries on when the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Collection, Sequence
 
@@ -19,8 +20,10 @@ from ingestor.normalize import ControlReplies
 from ingestor.pipeline import IngestPipeline
 from ingestor.upstream.gate import ReadGate
 from ingestor.upstream.pool import MAIN_SOCKET, PoolSink, UpstreamPool
+from ingestor.upstream.tracking import Role
 from shared.bitcoin.addresses import validate_address
 from shared.bus import Coordinator
+from shared.channels import split_lease_keys
 from shared.errors import BusError, InvalidAddress
 from shared.models import IngestorStatus
 from shared.retry import Retrying, retrying
@@ -70,6 +73,17 @@ async def keep_leadership(coordinator: Coordinator, settings: IngestorSettings, 
         last_renewal = time.monotonic()
 
 
+_TXID = re.compile(r"[0-9a-f]{64}")
+
+
+def valid_txids(txids: set[str]) -> set[str]:
+    """The leased txids that are 64 lower-case hex digits (anything else in Redis is ignored)."""
+    valid = {txid for txid in txids if _TXID.fullmatch(txid)}
+    for txid in sorted(txids - valid)[:10]:
+        log.warning("ignoring leased transaction %r: not 64 lower-case hex digits", txid[:100])
+    return valid
+
+
 def valid_addresses(addresses: set[str], network: Network) -> set[str]:
     """The leased addresses that are valid on ``network`` (anything else in Redis is ignored)."""
     valid: set[str] = set()
@@ -89,20 +103,26 @@ async def follow_leases(
     changed: asyncio.Event,
     health: BusHealth,
 ) -> None:
-    """Track the union of live address leases upstream, re-reading them every poll interval."""
+    """Track the union of live address and transaction leases upstream, re-reading them every poll interval."""
     while True:
         leased: set[str] = set()
-        async for attempt in bus_retry("read the address leases", "leases", settings, health):
+        async for attempt in bus_retry("read the tracking leases", "leases", settings, health):
             with attempt:
                 leased = await coordinator.leased_addresses(settings.network)
         health.succeeded("leases")
-        before = (set(pool.tracked), list(pool.rejected))
-        pool.set_addresses(valid_addresses(leased, settings.network))
-        if (set(pool.tracked), pool.rejected) != before:
+        addresses, txids = split_lease_keys(leased)
+        groups = (pool.addresses, pool.txs)
+        before = [(set(group.tracked), list(group.rejected)) for group in groups]
+        pool.set_addresses(valid_addresses(addresses, settings.network))
+        pool.set_txids(valid_txids(txids))
+        if [(set(group.tracked), group.rejected) for group in groups] != before:
             changed.set()
         metrics.tracked_addresses.set(len(pool.tracked))
         metrics.rejected_addresses.set(len(pool.rejected))
         metrics.address_capacity.set(pool.capacity)
+        metrics.tracked_txs.set(len(pool.txs.tracked))
+        metrics.rejected_txs.set(len(pool.txs.rejected))
+        metrics.tx_capacity.set(pool.txs.capacity)
         metrics.upstream_sockets.set(pool.open_sockets)
         await asyncio.sleep(settings.lease_poll_interval_s)
 
@@ -119,6 +139,9 @@ def current_status(
         tracked_addresses=len(pool.tracked),
         address_capacity=pool.capacity,
         rejected_addresses=pool.rejected[:200],
+        tracked_txs=len(pool.txs.tracked),
+        tx_capacity=pool.txs.capacity,
+        rejected_txids=pool.txs.rejected[:200],
         last_frame_ms=pipeline.last_frame_ms,
         updated_ms=int(time.time() * 1000),
     )
@@ -136,7 +159,7 @@ async def write_status(
     """Write the status record at once, then every interval and on every change (it expires if we die).
 
     ``changed`` is set by whatever the record depends on: the main upstream socket going up or down,
-    the tracked addresses, and Redis answering again after a failure or a reconnect (an empty Redis
+    the tracked addresses and transactions, and Redis answering again after a failure or a reconnect (an empty Redis
     restarted has no record until it is written).
     """
     while True:
@@ -164,15 +187,20 @@ class StatusOnMainSocket:
         return self._sink.gate
 
     async def on_frame(
-        self, raw: str | bytes, received_ms: int, tracked: Sequence[str], socket: str = MAIN_SOCKET
+        self,
+        raw: str | bytes,
+        received_ms: int,
+        tracked: Sequence[str],
+        socket: str = MAIN_SOCKET,
+        role: Role = "main",
     ) -> ControlReplies:
-        return await self._sink.on_frame(raw, received_ms, tracked, socket=socket)
+        return await self._sink.on_frame(raw, received_ms, tracked, socket=socket, role=role)
 
-    def on_tracking(self, socket: str, addresses: Sequence[str], received_ms: int) -> None:
-        self._sink.on_tracking(socket, addresses, received_ms)
+    def on_tracking(self, socket: str, keys: Sequence[str], received_ms: int, role: Role = "addresses") -> None:
+        self._sink.on_tracking(socket, keys, received_ms, role=role)
 
-    def on_addresses(self, addresses: Collection[str]) -> None:
-        self._sink.on_addresses(addresses)
+    def on_wanted(self, role: Role, keys: Collection[str]) -> None:
+        self._sink.on_wanted(role, keys)
 
     async def on_socket_up(self, name: str, addresses: Sequence[str], reconnect: bool) -> None:
         await self._sink.on_socket_up(name, addresses, reconnect)

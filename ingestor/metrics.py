@@ -12,7 +12,8 @@ KNOWN_FRAME_KEYS = frozenset(
         "live-2h-chart", "conversions", "loadingIndicators", "backendInfo", "backend", "rbfSummary", "pong",
         "address-transactions", "address-removed-transactions", "block-transactions",
         "multi-address-transactions", "multi-scriptpubkey-transactions", "track-addresses-error",
-        "track-scriptpubkeys-error", "txPosition", "txReplaced", "txConfirmed", "tomahawk",
+        "track-scriptpubkeys-error", "txPosition", "txReplaced", "txConfirmed", "tomahawk", "tracked-txs",
+        "rbfTransaction", "track-txs-error", "utxoSpent", "rbfInfo",
     }
 )  # fmt: skip
 
@@ -91,6 +92,16 @@ class IngestorMetrics:
         self.tracked_addresses = Gauge("ingestor_tracked_addresses", "Addresses tracked upstream now.", registry=r)
         self.address_capacity = Gauge("ingestor_address_capacity", "Most addresses the pool can track now.", registry=r)
         self.rejected_addresses = Gauge("ingestor_rejected_addresses", "Leased addresses beyond capacity.", registry=r)
+        self.tracked_txs = Gauge("ingestor_tracked_txs", "Transactions tracked upstream now.", registry=r)
+        self.tx_capacity = Gauge("ingestor_tx_capacity", "Most transactions the pool can track now.", registry=r)
+        self.rejected_txs = Gauge("ingestor_rejected_txs", "Leased transactions beyond capacity.", registry=r)
+        self.tx_status_checks = Counter(
+            "ingestor_tx_status_checks_total",
+            "Transaction statuses read over REST (after a reconnect, a takeover, a new lease or a recheck), by "
+            "outcome: confirmed, unconfirmed or failed.",
+            ["outcome"],
+            registry=r,
+        )
         self.leader = Gauge("ingestor_leader", "1 while this replica holds the leader lease.", registry=r)
         self.bus_up = Gauge("ingestor_bus_up", "1 while the event bus answers.", registry=r)
 

@@ -1,16 +1,26 @@
-"""The pool's sink: normalize each frame, count what came in, and feed the publisher's core."""
+"""The pool's sink: normalize each frame, count what came in, and feed the publisher's core.
+
+Each socket's frame is kept to what that socket is for: address events only from the socket whose list
+carries the address, transaction events only from the socket whose list carries the txid, and blocks only
+from the main socket (transaction sockets want ``blocks`` only to read confirmation heights). The real
+upstream sends a socket nothing else, but a frame sent to every socket, or a list on its way from one
+socket to another, would otherwise be published more than once.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import ControlReplies, NormalizedFrame, Normalizer
 from ingestor.publisher import Publisher
 from ingestor.upstream.gate import ReadGate
 from ingestor.upstream.pool import MAIN_SOCKET
+from ingestor.upstream.tracking import Role
+from shared.events import ADDRESS_TOPIC_PREFIX, TX_TOPIC_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,7 @@ class IngestPipeline:
         self._suppressed = 0
         self.main_connected = False
         self.last_frame_ms: int | None = None
+        self._reported: dict[str, set[str]] = {}
 
     @property
     def gate(self) -> ReadGate:
@@ -35,24 +46,43 @@ class IngestPipeline:
         return self._publisher.gate
 
     async def on_frame(
-        self, raw: str | bytes, received_ms: int, tracked: Sequence[str], socket: str = MAIN_SOCKET
+        self,
+        raw: str | bytes,
+        received_ms: int,
+        tracked: Sequence[str],
+        socket: str = MAIN_SOCKET,
+        role: Role = "main",
     ) -> ControlReplies:
-        """Normalize and queue one frame from ``socket``; return its control replies (pong, list errors)."""
-        frame = self._normalizer.normalize(raw, received_ms=received_ms, tracked=tracked)
+        """Normalize and queue one frame from ``socket`` (carrying ``tracked``: addresses or txids, by
+        ``role``); return its control replies (pong, list errors)."""
+        addresses = tracked if role == "addresses" else ()
+        frame = self._normalizer.normalize(raw, received_ms=received_ms, tracked=addresses)
         self.last_frame_ms = received_ms
         self._count(frame)
         if frame.control.track_addresses_error is not None:
             self._publisher.tracking_cleared(socket, received_ms)
+        frame = _kept(frame, tracked, role)
+        if role == "txs" and frame.control.pong:
+            prefix = len(TX_TOPIC_PREFIX)
+            self._reported[socket] = {p.topic[prefix:] for p in frame.publications if "gap" not in p.data}
         self._publisher.frame(frame, received_ms)
         return frame.control
 
-    def on_tracking(self, socket: str, addresses: Sequence[str], received_ms: int) -> None:
-        """The upstream confirmed the list ``socket`` carries."""
-        self._publisher.tracking_confirmed(socket, addresses, received_ms)
+    def on_tracking(self, socket: str, keys: Sequence[str], received_ms: int, role: Role = "addresses") -> None:
+        """The upstream confirmed the list ``socket`` carries (by the pong of the frame just handled, whose
+        transactions are the reply to a transaction list)."""
+        if role == "txs":
+            reported = self._reported.pop(socket, set())
+            self._publisher.tx_tracking_confirmed(socket, keys, reported, received_ms)
+        else:
+            self._publisher.tracking_confirmed(socket, keys, received_ms)
 
-    def on_addresses(self, addresses: Collection[str]) -> None:
-        """The addresses the pool should track from now on."""
-        self._publisher.addresses_wanted(addresses)
+    def on_wanted(self, role: Role, keys: Collection[str]) -> None:
+        """The addresses or txids the pool should track from now on."""
+        if role == "txs":
+            self._publisher.txs_wanted(keys)
+        else:
+            self._publisher.addresses_wanted(keys)
 
     def _count(self, frame: NormalizedFrame) -> None:
         metrics = self._metrics
@@ -91,4 +121,22 @@ class IngestPipeline:
         if main:
             self.main_connected = False
             self._metrics.upstream_connected.set(0)
+        self._reported.pop(name, None)
         self._publisher.socket_down(name, main=main)
+
+
+def _kept(frame: NormalizedFrame, tracked: Sequence[str], role: Role) -> NormalizedFrame:
+    """``frame`` without what its socket does not carry (see the module)."""
+    keep = set(tracked)
+    own_prefix = {"addresses": ADDRESS_TOPIC_PREFIX, "txs": TX_TOPIC_PREFIX}.get(role)
+    publications = []
+    for publication in frame.publications:
+        topic = publication.topic
+        for prefix in (ADDRESS_TOPIC_PREFIX, TX_TOPIC_PREFIX):
+            if topic.startswith(prefix) and (prefix != own_prefix or topic[len(prefix) :] not in keep):
+                break
+        else:
+            publications.append(publication)
+    if role == "main":
+        return frame if len(publications) == len(frame.publications) else replace(frame, publications=publications)
+    return replace(frame, publications=publications, new_block=None, blocks_snapshot=[])

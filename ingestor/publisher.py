@@ -6,7 +6,9 @@ error is retried (:mod:`shared.retry`) except :class:`~shared.errors.Fenced`: an
 so this one stops publishing. When the queue is full the read gate closes (the readers stop, TCP pushes
 back on the upstream); a pause longer than the allowed bound reopens it and the core drops the oldest
 work, which the next batch marks with gap notices. When the task ends (fenced, or cancelled after a
-drain), whatever was not published is counted and logged, and the next leader marks the interval.
+drain), whatever was not published is counted and logged, and the next leader marks the interval. The
+transaction statuses the core asks for are read over REST beside the publishing task, a few at a time, so
+a slow REST never holds publishing up.
 """
 
 from __future__ import annotations
@@ -18,15 +20,38 @@ import logging
 import time
 from collections.abc import Collection, Iterable
 
-from ingestor.core import Batch, Dropped, DropReason, Fetch, FetchBlocks, Note, Paused, PublishCore, Reason, Resumed
+from ingestor.core import (
+    Batch,
+    Dropped,
+    DropReason,
+    Fetch,
+    FetchBlocks,
+    Note,
+    Paused,
+    PublishCore,
+    Reason,
+    RestTxStatus,
+    Resumed,
+)
 from ingestor.metrics import IngestorMetrics
 from ingestor.normalize import NormalizedFrame, Normalizer
 from ingestor.rest import UpstreamRest
 from ingestor.upstream.gate import ReadGate
 from shared.bus import Backend
 from shared.bus.base import SequenceRegression
+from shared.channels import split_lease_keys
 from shared.errors import BusError, Fenced, UpstreamError
-from shared.events import STREAM_TOPICS, TOPIC_BLOCKS, TOPIC_LIVE_2H, Event, Publication, address_topic
+from shared.events import (
+    STREAM_TOPICS,
+    TOPIC_BLOCKS,
+    TOPIC_LIVE_2H,
+    TX_TOPIC_PREFIX,
+    Event,
+    Publication,
+    address_topic,
+    is_tx_topic,
+    tx_topic,
+)
 from shared.metrics import topic_label
 from shared.models import Block
 from shared.retry import retrying
@@ -34,6 +59,8 @@ from shared.retry import retrying
 log = logging.getLogger(__name__)
 
 MAX_BACKFILL_BLOCKS = 100
+TX_CHECKS_IN_FLIGHT = 8
+"""Transaction statuses read over REST at once."""
 LOG_EVERY_S = 5.0
 
 
@@ -72,14 +99,16 @@ class Publisher:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._overflow = _Tally()
+        self._tx_checks: set[asyncio.Task[None]] = set()
+        self._tx_check_slots = asyncio.Semaphore(TX_CHECKS_IN_FLIGHT)
 
     async def restore(self) -> None:
-        """Load what was published before this term: recent blocks, the chart position, and when each
-        topic (each leased address's too) last had an event."""
+        """Load what was published before this term: recent blocks, the chart position, when each topic
+        (each leased address's and transaction's too) last had an event, and each transaction's last state."""
         bus, network = self._bus, self.network
         recent = await bus.recent(network, TOPIC_BLOCKS, 64)
-        leased = sorted(await bus.leased_addresses(network))
-        topics = [*STREAM_TOPICS, *(address_topic(address) for address in leased)]
+        addresses, txids = split_lease_keys(await bus.leased_addresses(network))
+        topics = [*STREAM_TOPICS, *(address_topic(a) for a in sorted(addresses)), *(tx_topic(t) for t in sorted(txids))]
         events = await asyncio.gather(*(bus.latest(network, topic) for topic in topics))
         latest = {topic: event for topic, event in zip(topics, events, strict=True) if event is not None}
         chart = latest.get(TOPIC_LIVE_2H)
@@ -89,6 +118,9 @@ class Publisher:
             chart_added_unix_s=int(chart.data["added_unix_s"]) if chart and "added_unix_s" in chart.data else None,
             previous_activity_ms=max((event.ts_ms for event in latest.values()), default=None),
             last_event_ms={topic: event.ts_ms for topic, event in latest.items()},
+            tx_states={
+                topic[len(TX_TOPIC_PREFIX) :]: event.data for topic, event in latest.items() if is_tx_topic(topic)
+            },
         )
 
     # -- inputs from the socket layer (each returns at once) -------------------------------------------
@@ -117,6 +149,17 @@ class Publisher:
         self.core.tracking_confirmed(socket, addresses, received_ms)
         self._changed()
 
+    def txs_wanted(self, txids: Collection[str]) -> None:
+        """The transactions to track from now on."""
+        self.core.txs_wanted(txids)
+
+    def tx_tracking_confirmed(
+        self, socket: str, txids: Iterable[str], reported: Collection[str], received_ms: int
+    ) -> None:
+        """The upstream confirmed ``socket``'s transaction list; its reply named ``reported``."""
+        self.core.tx_tracking_confirmed(socket, txids, reported, received_ms)
+        self._changed()
+
     def redis_lost(self, regression: SequenceRegression) -> None:
         """Redis lost events it had acknowledged (the bus saw its id counter go backwards): mark them."""
         self.core.redis_lost(regression.topics, now_ms())
@@ -139,6 +182,7 @@ class Publisher:
             while True:
                 batch = self.core.next_batch(now_ms())
                 self._sync()
+                self._check_txs(self.core.take_tx_checks())
                 fetches = self.core.take_fetches()
                 if fetches:
                     for fetch in fetches:
@@ -164,6 +208,8 @@ class Publisher:
 
     def _end(self) -> None:
         self._ended.set()
+        for task in self._tx_checks:
+            task.cancel()
         self.core.leadership_lost(now_ms())
         self._sync()
         self.gate.set(True)
@@ -221,6 +267,34 @@ class Publisher:
                 )
             else:
                 self._overflow.add(note)
+
+    def _check_txs(self, txids: list[str]) -> None:
+        if not txids:
+            return
+        if self._rest is None:
+            self.core.tx_statuses_fetched(dict.fromkeys(txids), now_ms())
+            self._changed()
+            return
+        task = asyncio.create_task(self._read_tx_statuses(self._rest, txids), name="tx-status-checks")
+        self._tx_checks.add(task)
+        task.add_done_callback(self._tx_checks.discard)
+
+    async def _read_tx_statuses(self, rest: UpstreamRest, txids: list[str]) -> None:
+        async def read(txid: str) -> RestTxStatus | None:
+            async with self._tx_check_slots:
+                try:
+                    status = await rest.tx_status(txid)
+                except UpstreamError as exc:
+                    log.warning("status of transaction %s could not be read: %s", txid, exc)
+                    self._metrics.tx_status_checks.labels("failed").inc()
+                    return None
+            self._metrics.tx_status_checks.labels("confirmed" if status.confirmed else "unconfirmed").inc()
+            return status
+
+        results = await asyncio.gather(*(read(txid) for txid in txids))
+        if not self._ended.is_set():
+            self.core.tx_statuses_fetched(dict(zip(txids, results, strict=True)), now_ms())
+            self._changed()
 
     async def _fetch(self, fetch: Fetch) -> None:
         if isinstance(fetch, FetchBlocks):

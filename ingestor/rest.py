@@ -1,4 +1,5 @@
-"""The few upstream REST calls a reconnecting ingestor needs: recent blocks and the 2-hour chart."""
+"""The few upstream REST calls a reconnecting ingestor needs: recent blocks, the 2-hour chart, and the
+status of a tracked transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from ingestor.core import RestTxStatus
 from shared.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,3 +57,17 @@ class UpstreamRest:
         if not isinstance(points, list):
             raise UpstreamUnavailable("GET /v1/statistics/2h did not return a list")
         return [point for point in reversed(points) if isinstance(point, dict)]
+
+    async def tx_status(self, txid: str) -> RestTxStatus:
+        """``/tx/{txid}/status``: confirmed with its block, or not (in the mempool, replaced, evicted and
+        never seen alike)."""
+        status = await self._get(f"/tx/{txid}/status")
+        if not isinstance(status, dict) or not isinstance(status.get("confirmed"), bool):
+            raise UpstreamUnavailable(f"GET /tx/{txid}/status did not return a status object")
+        height, block_hash, block_time = status.get("block_height"), status.get("block_hash"), status.get("block_time")
+        return RestTxStatus(
+            confirmed=status["confirmed"],
+            block_height=height if isinstance(height, int) and not isinstance(height, bool) else None,
+            block_hash=block_hash if isinstance(block_hash, str) else None,
+            block_time_unix_s=block_time if isinstance(block_time, int) and not isinstance(block_time, bool) else None,
+        )

@@ -207,6 +207,9 @@ class IngestorService:
             StatusOnMainSocket(pipeline, changed),
             address_limit=settings.address_limit_per_socket,
             max_address_sockets=settings.max_address_sockets,
+            tx_limit=settings.tx_limit_per_socket,
+            max_tx_sockets=settings.max_tx_sockets,
+            tx_recheck_s=settings.tx_recheck_interval_s,
             metrics=self.metrics,
         )
         self.pool, self.pipeline, self.publisher = pool, pipeline, publisher

@@ -66,7 +66,17 @@ class Gateway:
             linger_s=max(LEASE_LINGER_S, settings.lease_ttl_s),
             max_addresses=settings.max_tracked_addresses_per_pod,
         )
+        self.tx_leases = LeaseKeeper(
+            self.backend,
+            self.holder,
+            ttl_s=settings.lease_ttl_s,
+            renew_s=settings.lease_renew_s,
+            linger_s=max(LEASE_LINGER_S, settings.lease_ttl_s),
+            max_addresses=settings.max_tracked_txids_per_pod,
+            noun="transactions",
+        )
         self.metrics.tracked_addresses.set_function(lambda: self.leases.held)
+        self.metrics.tracked_txs.set_function(lambda: self.tx_leases.held)
         self.shutting_down = asyncio.Event()
         self.active_streams = 0
         self._probes: dict[str, tuple[float, _Probe]] = {}
@@ -87,6 +97,7 @@ class Gateway:
         self.shutting_down.clear()
         await self.hub.start()
         self.leases.start()
+        self.tx_leases.start()
         try:
             await self.backend.connect()
             self.bus_connected = True
@@ -115,6 +126,7 @@ class Gateway:
         if self._connector is not None:
             self._connector.cancel()
         await self.leases.stop()
+        await self.tx_leases.stop()
         await self.hub.stop()
         if self._owns_backend:
             await self.backend.close()

@@ -1,4 +1,7 @@
-"""This process's address leases: one per (network, address), shared by every call that waits on it.
+"""This process's tracking leases: one per (network, key), shared by every call that waits on it.
+
+A key is an address, or ``tx:{txid}`` for a transaction (:func:`shared.channels.tx_lease_key`); one
+keeper per kind, each with its own limit.
 
 The first call on an address creates the lease; the lease is renewed in the background while any call
 waits. When the last call ends normally the lease is left to linger (so an agent looping with its
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +54,7 @@ class LeaseKeeper:
         renew_s: float,
         linger_s: float,
         max_addresses: int,
+        noun: str = "addresses",
     ) -> None:
         self._coordinator = coordinator
         self.holder = holder
@@ -58,13 +62,14 @@ class LeaseKeeper:
         self._renew_s = renew_s
         self._linger_s = linger_s
         self._max_addresses = max_addresses
+        self._noun = noun
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._renewer: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
     @property
     def held(self) -> int:
-        """Distinct addresses with at least one waiting call."""
+        """Distinct keys with at least one waiting call."""
         return sum(1 for slot in self._slots.values() if slot.calls)
 
     def start(self) -> None:
@@ -92,7 +97,7 @@ class LeaseKeeper:
         slot = self._slots.get(key)
         if (slot is None or not slot.calls) and self.held >= self._max_addresses:
             raise CapacityError(
-                f"this gateway process already tracks {self._max_addresses} addresses (its limit); "
+                f"this gateway process already tracks {self._max_addresses} {self._noun} (its limit); "
                 "wait for other calls to finish or retry on another replica"
             )
         if slot is None:
@@ -106,6 +111,14 @@ class LeaseKeeper:
             ended_normally = True
         finally:
             self._leave(key, slot, linger=ended_normally)
+
+    @contextlib.asynccontextmanager
+    async def hold_all(self, network: str, keys: Sequence[str]) -> AsyncIterator[None]:
+        """Keep every one of ``keys`` tracked upstream while inside the block (all or none)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for key in dict.fromkeys(keys):
+                await stack.enter_async_context(self.hold(network, key))
+            yield
 
     def _in_background(self, write: Coroutine[Any, Any, None]) -> None:
         """Run a lease write without making the call wait for it (a slow Redis must not hold a result)."""

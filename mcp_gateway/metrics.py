@@ -56,6 +56,7 @@ class GatewayMetrics:
         self.tracked_addresses = Gauge(
             "gateway_tracked_addresses", "Addresses this process holds leases on.", registry=r
         )
+        self.tracked_txs = Gauge("gateway_tracked_txs", "Transactions this process holds leases on.", registry=r)
         self.redis_reconnects = Counter(
             "gateway_redis_reconnects_total", "Times the Redis subscription connection was re-established.", registry=r
         )

@@ -109,6 +109,23 @@ class AddressView(_Data):
     removed: list[AddressTxView]
 
 
+class TxPositionView(BaseModel):
+    block_index: int = Field(description="0: the next block.")
+    vsize_ahead_vb: int
+    effective_fee_rate: float | None = None
+
+
+class TxView(_Data):
+    txid: str
+    status: str = Field(description="mempool, confirmed, replaced or removed.")
+    position: TxPositionView | None = None
+    block_height: int | None = None
+    block_hash: str | None = None
+    confirmations: int | None = None
+    replaced_by: str | None = None
+    accelerated: bool | None = None
+
+
 DataT = TypeVar("DataT", bound=_Data)
 
 
@@ -137,6 +154,12 @@ class StreamResult(BaseModel, Generic[DataT]):
     freshness: Freshness
 
 
+class TxStreamResult(StreamResult[TxView]):
+    """Changes of the transactions and the cursor."""
+
+    not_seen: list[str] | None = Field(default=None, description="Txids with no status yet.")
+
+
 class TopicAge(BaseModel):
     topic: str
     latest_id: str | None = None
@@ -154,6 +177,8 @@ class HealthReport(BaseModel):
     topics: list[TopicAge]
     tracked_addresses: int | None = None
     address_capacity: int | None = None
+    tracked_txs: int | None = None
+    tx_capacity: int | None = None
     active_streams: int
     version: str
 

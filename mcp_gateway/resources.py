@@ -1,7 +1,8 @@
-"""MCP resources: the latest snapshot of every topic, and the recent events of an address.
+"""MCP resources: the latest snapshot of every topic, and the recent events of an address or transaction.
 
-URIs: ``mempool://{network}/{topic}`` (topic: blocks, mempool-blocks, stats, live-2h-chart) and
-``mempool://{network}/address/{address}``. Reads come from the bus, so any replica answers the same.
+URIs: ``mempool://{network}/{topic}`` (topic: blocks, mempool-blocks, stats, live-2h-chart),
+``mempool://{network}/address/{address}`` and ``mempool://{network}/tx/{txid}``. Reads come from the
+bus, so any replica answers the same; reading tracks nothing (track_address and track_tx do).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from mcp_gateway.availability import Availability, bus_failure_message, bus_stat
 from mcp_gateway.gateway import Gateway
 from shared.bitcoin.addresses import validate_address
 from shared.errors import BusError, InvalidAddress
-from shared.events import STREAM_TOPICS, address_topic
+from shared.events import STREAM_TOPICS, address_topic, tx_topic
 from shared.settings import NETWORKS
 
 log = logging.getLogger(__name__)
 
 SCHEME = "mempool"
 ADDRESS_RECENT_EVENTS = 20
-_URI = re.compile(r"^mempool://(?P<network>[a-z0-9]+)/(?:address/(?P<address>[^/]+)|(?P<topic>[a-z0-9-]+))$")
+TX_RECENT_EVENTS = 20
+_URI = re.compile(
+    r"^mempool://(?P<network>[a-z0-9]+)/"
+    r"(?:address/(?P<address>[^/]+)|tx/(?P<txid>[^/]+)|(?P<topic>[a-z0-9-]+))$"
+)
+_TXID = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,11 @@ def address_uri(network: str, address: str) -> str:
     return f"{SCHEME}://{network}/address/{address}"
 
 
+def tx_uri(network: str, txid: str) -> str:
+    """The URI of a transaction's recent events."""
+    return f"{SCHEME}://{network}/tx/{txid}"
+
+
 def parse_uri(uri: str) -> ResourceTarget | None:
     """The network and topic behind a resource URI, or None when it names nothing we serve."""
     match = _URI.match(uri)
@@ -58,6 +69,9 @@ def parse_uri(uri: str) -> ResourceTarget | None:
         except InvalidAddress:
             return None
         return ResourceTarget(network, address_topic(canonical.text))
+    txid = match.group("txid")
+    if txid is not None:
+        return ResourceTarget(network, tx_topic(txid.lower())) if _TXID.fullmatch(txid) else None
     topic = match.group("topic")
     return ResourceTarget(network, topic) if topic in STREAM_TOPICS else None
 
@@ -134,9 +148,27 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         target = parse_uri(uri)
         if target is None:
             raise _refused(uri[:200], "invalid network or address")
-        await _served(gateway, target.network, uri)
-        try:
-            events = await gateway.backend.recent(target.network, target.topic, ADDRESS_RECENT_EVENTS)
-        except BusError as exc:
-            raise _bus_failure(uri, exc) from None
-        return "[" + ",".join(event.raw for event in events) + "]"
+        return await _recent_json(gateway, target, uri, ADDRESS_RECENT_EVENTS)
+
+    @mcp.resource(
+        "mempool://{network}/tx/{txid}",
+        name="tx-recent",
+        description="Recent events (JSON array of envelopes, oldest first) of a transaction tracked recently "
+        "with track_tx: its mempool position, confirmation, replacement or removal; the last one is its status.",
+        mime_type="application/json",
+    )
+    async def read_tx(network: str, txid: str) -> str:
+        uri = tx_uri(network, txid)
+        target = parse_uri(uri)
+        if target is None:
+            raise _refused(uri[:200], "invalid network or txid (64 hexadecimal characters)")
+        return await _recent_json(gateway, target, uri, TX_RECENT_EVENTS)
+
+
+async def _recent_json(gateway: Gateway, target: ResourceTarget, uri: str, limit: int) -> str:
+    await _served(gateway, target.network, uri)
+    try:
+        events = await gateway.backend.recent(target.network, target.topic, limit)
+    except BusError as exc:
+        raise _bus_failure(uri, exc) from None
+    return "[" + ",".join(event.raw for event in events) + "]"

@@ -15,14 +15,14 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
 from mcp_gateway import listen, prompts, resources, sdk
 from mcp_gateway.gateway import Gateway
-from mcp_gateway.tools import address, alert, health, streams
+from mcp_gateway.tools import address, alert, health, streams, tx
 from mcp_gateway.tools.explain import PlainValidationErrors
 from shared.version import VERSION
 
 SERVER_NAME = "mempool-ws"
 INSTRUCTIONS = (
     "Real-time Bitcoin data from mempool.space. Stream tools (stream_blocks, stream_mempool_blocks, "
-    "stream_stats, stream_live2h, track_address) wait for new events and return them with a cursor; "
+    "stream_stats, stream_live2h, track_address, track_tx) wait for new events and return them with a cursor; "
     "call again with that cursor to continue without missing events. Use want=false for an instant "
     "snapshot (e.g. current fees: stream_stats with want=false). alert_when waits for a threshold. "
     "health explains any outage. Each result starts with a one-line summary; events show a compact view "
@@ -96,6 +96,7 @@ def build_server(gateway: Gateway) -> FastMCP:
     sdk.lists_never_change(mcp)
     streams.register(mcp, gateway)
     address.register(mcp, gateway)
+    tx.register(mcp, gateway)
     alert.register(mcp, gateway)
     health.register(mcp, gateway)
     prompts.register(mcp)

@@ -1,8 +1,12 @@
 """The heart of every stream tool: collect a topic's events after a cursor, then live, without loss.
 
+Several topics can be collected as one stream (a wallet's addresses, a few transactions): event ids grow
+across all topics of a network, so one cursor resumes all of them, and their events are merged in id
+order.
+
 Order of operations (so nothing falls between history and live):
 
-1. subscribe to the topic's channel (through the process-wide hub);
+1. subscribe to the topics' channels (through the process-wide hub);
 2. find the starting point: the caller's cursor, or the network's current position;
 3. catch up from history after that point (reporting ``gap`` if the window no longer reaches it);
 4. take live events, skipping any already delivered (ids only grow), until ``max_events`` or the deadline;
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from mcp_gateway.availability import BusState, bus_state
@@ -35,7 +39,11 @@ EventSink = Callable[[Event, str, float], Awaitable[None]]
 """Pushes an event (and its epoch) to the caller; returns by the deadline (``time.monotonic()``) or raises
 TimeoutError."""
 EventFilter = Callable[[Event], bool]
+StopWhen = Callable[[Event], bool]
+"""Ends the wait once an event it is true for was taken (that event included)."""
 HISTORY_PAGE = 200
+CURRENT_EVENTS = 4
+"""Newest events read per topic for its current state."""
 BUS_RETRY_FIRST_S, BUS_RETRY_MAX_S = 0.05, 0.5
 READ_GRACE_S = 1.0
 """How long past the call's deadline a bus read that already started may take (a hung Redis)."""
@@ -61,17 +69,23 @@ class _Collector:
         self,
         gateway: Gateway,
         network: str,
-        topic: str,
+        topics: Sequence[str],
         max_events: int,
         on_event: EventSink,
         accept: EventFilter | None,
         deadline: float,
+        stop_when: StopWhen | None = None,
+        with_current: bool = False,
     ) -> None:
-        self.gateway, self.network, self.topic = gateway, network, topic
+        self.gateway, self.network, self.topics = gateway, network, list(dict.fromkeys(topics))
+        self.with_current = with_current
+        self.topic = self.topics[0] if len(self.topics) == 1 else f"{self.topics[0]} and others"
         self.max_events = max_events
         self.on_event = on_event
         self.deadline = deadline
         self.accept = accept
+        self.stop_when = stop_when
+        self.stopped = False
         self.result = Collected()
         self.started = False
         self.behind = False
@@ -79,7 +93,7 @@ class _Collector:
 
     @property
     def full(self) -> bool:
-        return len(self.result.events) >= self.max_events
+        return self.stopped or len(self.result.events) >= self.max_events
 
     async def run(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
         """Start, then follow until full or the deadline; ride out bus errors until the deadline.
@@ -128,6 +142,9 @@ class _Collector:
             async with self._bounded("read position"):
                 position = await self.gateway.backend.position(self.network)
             self._start_at(Cursor(position.epoch, position.last_id))
+            if self.with_current:
+                for event in await self._current(position.last_id):
+                    await self._deliver(event)
             return
         page = await self._page(cursor.last_id)
         position = page.position
@@ -167,8 +184,14 @@ class _Collector:
         self.behind = False
 
     async def _page(self, after: int) -> HistoryPage:
+        backend = self.gateway.backend
         async with self._bounded("read history"):
-            return await self.gateway.backend.history(self.network, self.topic, after=after, limit=HISTORY_PAGE)
+            if len(self.topics) == 1:
+                return await backend.history(self.network, self.topics[0], after=after, limit=HISTORY_PAGE)
+            pages = await asyncio.gather(
+                *(backend.history(self.network, topic, after=after, limit=HISTORY_PAGE) for topic in self.topics)
+            )
+        return merged_page(pages)
 
     @contextlib.asynccontextmanager
     async def _bounded(self, what: str) -> AsyncIterator[None]:
@@ -187,16 +210,24 @@ class _Collector:
                 return False
         return page.has_more
 
+    async def _current(self, last_id: int) -> list[Event]:
+        async with self._bounded("read the current state"):
+            return await current_state(self.gateway, self.network, self.topics, last_id)
+
     async def take(self, event: Event) -> None:
         cursor = self.result.cursor
         if event.seq <= cursor.last_id:
             return
         self.result.cursor = Cursor(cursor.epoch, event.seq)
+        await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> None:
         if self.accept is not None and not self.accept(event):
             return
         self.result.events.append(event)
+        self.stopped |= self.stop_when is not None and self.stop_when(event)
         try:
-            await self.on_event(event, cursor.epoch or "", self.deadline)
+            await self.on_event(event, self.result.cursor.epoch or "", self.deadline)
         except TimeoutError:
             self.result.timed_out = True  # the caller stopped reading: keep the event for the result
 
@@ -218,28 +249,65 @@ class _Collector:
                 await self.take(message)
 
 
+async def current_state(gateway: Gateway, network: str, topics: Sequence[str], last_id: int) -> list[Event]:
+    """Each topic's state at ``last_id``: its newest event that is not a gap notice, and any gap notice
+    after it (from its few newest events), in id order."""
+    backend = gateway.backend
+    recents = await asyncio.gather(*(backend.recent(network, topic, CURRENT_EVENTS) for topic in topics))
+    current: list[Event] = []
+    for recent in recents:
+        held = [event for event in recent if event.seq <= last_id]
+        states = [index for index, event in enumerate(held) if "gap" not in event.data]
+        current += held[states[-1] :] if states else held
+    return sorted(current, key=lambda event: event.seq)
+
+
+def merged_page(pages: Sequence[HistoryPage]) -> HistoryPage:
+    """The history pages of several topics (read after one id) as one page, in id order.
+
+    A topic whose page has more events bounds the merged page at its last id: beyond it, that topic's
+    next events are not read yet, so the merged page stops there and says it has more.
+    """
+    bound = min((page.events[-1].seq for page in pages if page.has_more and page.events), default=None)
+    events = sorted((event for page in pages for event in page.events), key=lambda event: event.seq)
+    if bound is not None:
+        events = [event for event in events if event.seq <= bound]
+    return HistoryPage(
+        events=events,
+        gap=any(page.gap for page in pages),
+        has_more=any(page.has_more for page in pages),
+        position=pages[-1].position,
+    )
+
+
 async def collect(
     gateway: Gateway,
     network: str,
-    topic: str,
+    topic: str | Sequence[str],
     *,
     cursor: Cursor | None,
     max_events: int,
     timeout_s: float,
     on_event: EventSink,
     accept: EventFilter | None = None,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
 ) -> Collected:
-    """Gather up to ``max_events`` events of ``topic`` after ``cursor`` (or from now), within ``timeout_s``.
+    """Gather up to ``max_events`` events of ``topic`` (or of several topics, merged in id order) after
+    ``cursor`` (or from now), within ``timeout_s``.
 
     ``on_event`` runs for each event as soon as it is taken (to push it to the caller). With ``accept``,
-    events it rejects advance the cursor but are neither returned nor pushed. Bus errors are ridden out
-    until the deadline (the bus comes back on its own); :class:`~shared.errors.BusError` is raised only
-    when the bus never answered during the whole call, so there is no position to return.
+    events it rejects advance the cursor but are neither returned nor pushed. ``stop_when`` ends the wait
+    at the first event it is true for. ``with_current`` (without a cursor) starts with each topic's current
+    state (its newest event that is not a gap notice, and any gap notice after it) before new events. Bus
+    errors are ridden out until the deadline (the bus comes back on its own); :class:`~shared.errors.BusError` is raised
+    only when the bus never answered during the whole call, so there is no position to return.
     """
+    topics = [topic] if isinstance(topic, str) else list(topic)
     deadline = time.monotonic() + timeout_s
-    collector = _Collector(gateway, network, topic, max_events, on_event, accept, deadline)
-    channel = gateway.names(network).channel(topic)
-    async with gateway.hub.subscribe(channel) as subscriber:
+    collector = _Collector(gateway, network, topics, max_events, on_event, accept, deadline, stop_when, with_current)
+    names = gateway.names(network)
+    async with gateway.hub.subscribe_all([names.channel(each) for each in topics]) as subscriber:
         try:
             await collector.run(cursor, subscriber)
         except BusError as exc:

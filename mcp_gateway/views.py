@@ -26,6 +26,7 @@ from shared.events import (
     TOPIC_STATS,
     Event,
     is_address_topic,
+    is_tx_topic,
 )
 from shared.jsoncodec import loads
 
@@ -160,6 +161,21 @@ def address_view(data: Data) -> Data:
     return view
 
 
+def tx_view(data: Data) -> Data:
+    """A transaction's change: its status, where it waits (projected block, vsize ahead, effective fee
+    rate), its confirmation, its replacement, and acceleration when there is one."""
+    view = _pick(data, ("txid", "status", "block_height", "block_hash", "confirmations", "replaced_by"), {})
+    if isinstance(position := data.get("position"), dict):
+        view["position"] = _pick(
+            position,
+            ("block_index", "vsize_ahead_vb", "effective_fee_rate"),
+            {"vsize_ahead_vb": vbytes, "effective_fee_rate": fee_rate},
+        )
+    if data.get("accelerated"):
+        view["accelerated"] = True
+    return view
+
+
 def _mb_of(vsize_vb: float) -> str:
     return f"{mb(vsize_vb / 1_000_000):g} MB"
 
@@ -224,6 +240,30 @@ def _address_phrase(view: Data) -> str:
     return ", ".join(parts) or "no transactions"
 
 
+def _tx_phrase(view: Data) -> str:
+    txid, status = str(view.get("txid", ""))[:12], view.get("status")
+    if status == "confirmed":
+        depth = view.get("confirmations")
+        text = f"{txid}… confirmed at height {view.get('block_height', '?')}" + (
+            f" ({depth} confirmation{'s' if depth != 1 else ''})" if depth else ""
+        )
+    elif status == "replaced":
+        text = f"{txid}… replaced by {view.get('replaced_by', '?')}"
+    elif status == "removed":
+        text = f"{txid}… left the mempool unmined"
+    else:
+        position = view.get("position") or {}
+        text = f"{txid}… in the mempool"
+        if "block_index" in position:
+            index = position["block_index"]
+            text += ", in the next block" if index == 0 else f", projected block {index} (0 is the next)"
+            if "vsize_ahead_vb" in position:
+                text += f" ({number_text(position['vsize_ahead_vb'])} vB ahead)"
+        if "effective_fee_rate" in position:
+            text += f", {number_text(position['effective_fee_rate'])} sat/vB"
+    return text + (", accelerated" if view.get("accelerated") else "")
+
+
 @dataclass(frozen=True, slots=True)
 class TopicView:
     """How one topic is shown to a model: its view, a phrase for the summary line, and its nouns."""
@@ -250,11 +290,14 @@ VIEWS: dict[str, TopicView] = {
     TOPIC_LIVE_2H: TopicView(chart_point_view, _chart_phrase, "chart point/chart points"),
 }
 ADDRESS_VIEW = TopicView(address_view, _address_phrase, "update/updates")
+TX_VIEW = TopicView(tx_view, _tx_phrase, "change/changes")
 
 
 def topic_view(topic: str) -> TopicView:
-    """The view of ``topic`` (every ``address:*`` topic shares one)."""
-    return ADDRESS_VIEW if is_address_topic(topic) else VIEWS[topic]
+    """The view of ``topic`` (every ``address:*`` topic shares one, every ``tx:*`` topic another)."""
+    if is_address_topic(topic):
+        return ADDRESS_VIEW
+    return TX_VIEW if is_tx_topic(topic) else VIEWS[topic]
 
 
 def is_gap(data: Data) -> bool:

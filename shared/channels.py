@@ -13,8 +13,8 @@ name                                            type     holds
 ``mempool:mainnet:seq``                         string   the last event id given out (INCR)
 ``mempool:mainnet:epoch``                       string   changes when the id sequence starts over
 ``mempool:mainnet:publish:last``                string   token and ids of the last publish (a retry is not re-applied)
-``mempool:mainnet:leases``                      zset     address leases, member ``{address}|{holder}``,
-                                                         score = expiry (Unix ms)
+``mempool:mainnet:leases``                      zset     tracking leases, member ``{key}|{holder}``,
+                                                         score = expiry (Unix ms); see below
 ``mempool:mainnet:ingestor:leader``             string   holder id of the active ingestor (PX TTL)
 ``mempool:mainnet:ingestor:status``             string   JSON :class:`~shared.models.IngestorStatus`
 ==============================================  =======  ==============================================
@@ -27,13 +27,21 @@ e.g. ``redis-cli -c SSUBSCRIBE 'mempool:{mainnet}:stats'``).
 
 ``{topic}`` is ``blocks``, ``mempool-blocks``, ``stats``, ``live-2h-chart``, ``address:{address}`` or
 ``tx:{txid}`` (a tracked transaction, txid in lower-case hex; see :func:`shared.events.tx_topic`).
+
+Leases: one sorted set holds both kinds of tracking lease, told apart by the member's key. An address
+lease's key is the address itself; a transaction lease's key is ``tx:{txid}`` (its topic). No address
+contains a ``:``, so the two kinds never collide, the lease scripts stay one, and an ingestor that knows
+only addresses ignores transaction leases as invalid addresses. :func:`tx_lease_key` builds the key and
+:func:`split_lease_keys` sorts what ``leased_addresses`` returns into addresses and txids.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 LEASE_MEMBER_SEPARATOR = "|"
+TX_LEASE_PREFIX = "tx:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +113,20 @@ def lease_member(address: str, holder: str) -> str:
 def lease_address(member: str) -> str:
     """The address part of a lease member."""
     return member.split(LEASE_MEMBER_SEPARATOR, 1)[0]
+
+
+def tx_lease_key(txid: str) -> str:
+    """The lease key of a transaction (64 lower-case hex digits): ``tx:{txid}``."""
+    return TX_LEASE_PREFIX + txid
+
+
+def split_lease_keys(keys: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Leased keys sorted into (addresses, txids)."""
+    addresses: set[str] = set()
+    txids: set[str] = set()
+    for key in keys:
+        if key.startswith(TX_LEASE_PREFIX):
+            txids.add(key[len(TX_LEASE_PREFIX) :])
+        else:
+            addresses.add(key)
+    return addresses, txids

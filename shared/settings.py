@@ -149,6 +149,23 @@ class IngestorSettings(BusSettings):
     max_address_sockets: int = Field(
         default=50, ge=0, le=1000, description="Most upstream sockets opened for address tracking."
     )
+    tx_limit_per_socket: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="Transactions tracked per upstream socket with track-txs (the upstream allows 100 and "
+        "closes a socket that sends more).",
+    )
+    max_tx_sockets: int = Field(
+        default=10, ge=0, le=1000, description="Most upstream sockets opened for transaction tracking."
+    )
+    tx_recheck_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often each transaction socket sends its list again, seconds: the reply omits "
+        "transactions that left the mempool unmined (the upstream reports no eviction), which are then "
+        "checked over REST and reported removed. One message per socket per interval.",
+    )
     max_messages_per_window: int = Field(
         default=80,
         ge=1,
@@ -174,11 +191,13 @@ class IngestorSettings(BusSettings):
         default=8 * 1024 * 1024, ge=1024, description="Largest upstream frame accepted, bytes."
     )
     history_size: int = Field(default=1000, ge=1, description="Events kept per topic history.")
-    address_history_size: int = Field(default=200, ge=1, description="Events kept per address history.")
+    address_history_size: int = Field(
+        default=200, ge=1, description="Events kept per address history (and per transaction history)."
+    )
     address_history_ttl_s: int = Field(
         default=86_400,
         ge=60,
-        description="Address history and latest keys expire this long after the last event.",
+        description="Address (and transaction) history and latest keys expire this long after the last event.",
     )
     lease_poll_interval_s: float = Field(
         default=0.25, gt=0, description="How often the ingestor re-reads address leases, seconds."
@@ -251,6 +270,13 @@ class GatewaySettings(BusSettings):
     max_tracked_addresses_per_pod: int = Field(
         default=500, ge=1, description="Distinct addresses one gateway process tracks at once."
     )
+    max_tracked_txids_per_pod: int = Field(
+        default=1000, ge=1, description="Distinct transactions one gateway process tracks at once."
+    )
+    max_addresses_per_call: int = Field(
+        default=20, ge=1, le=100, description="Addresses one track_address call may watch (a small wallet)."
+    )
+    max_txids_per_call: int = Field(default=20, ge=1, le=100, description="Transactions one track_tx call may watch.")
     tracking_confirm_timeout_s: float = Field(
         default=5.0, gt=0, description="How long track_address waits for the ingestor to accept an address."
     )

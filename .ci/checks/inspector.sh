@@ -41,7 +41,7 @@ call() {  # era tool args...
 
 listed=$(timeout 60 "$inspector" --cli "$url" --protocol-era modern --method tools/list --format json)
 names=$(python3 -c 'import json,sys; print(" ".join(sorted(t["name"] for t in json.load(sys.stdin)["result"]["tools"])))' <<<"$listed")
-expected="alert_when health stream_blocks stream_live2h stream_mempool_blocks stream_stats track_address"
+expected="alert_when health stream_blocks stream_live2h stream_mempool_blocks stream_stats track_address track_tx"
 [ "$names" = "$expected" ] || { echo "FAIL tools/list: $names"; exit 1; }
 echo "ok   tools/list: $names"
 sleep 2
@@ -51,6 +51,8 @@ for era in modern legacy; do
     call "$era" stream_live2h want=false
     call "$era" stream_blocks max_events=1 timeout_s=30
     call "$era" track_address address=bc1q563uveczer8sx7kd4c7a5h9c4me9dv36n9rgcg max_events=1 timeout_s=30
+    call "$era" track_tx txid=4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b timeout_s=5
+    call "$era" track_tx txid=4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b want=false
     call "$era" alert_when metric=mempool_tx_count above=0
     call "$era" health
 done

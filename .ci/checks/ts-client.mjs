@@ -31,6 +31,9 @@ const sdkVersion = JSON.parse(readFileSync(sdkPackage, "utf8")).version;
 
 // A mainnet address (valid bech32) for track_address; activity is not needed, only a valid call.
 const ADDRESS = "bc1q563uveczer8sx7kd4c7a5h9c4me9dv36n9rgcg";
+const ADDRESS_2 = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+// A txid for track_tx; the simulator does not know it, so the calls show the "not seen" answer.
+const TXID = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b";
 
 // Every tool and the calls made to it: first with only the required arguments (the defaults an agent
 // gets when it follows the description), then the snapshot pull (want=false) where there is one.
@@ -39,7 +42,13 @@ const CALLS = {
   stream_mempool_blocks: [{}, { want: false }, { max_events: 2, full: true }],
   stream_stats: [{}, { want: false }, { want: false, full: true }],
   stream_live2h: [{}, { want: false }, { want: false, full: true }],
-  track_address: [{ address: ADDRESS }, { address: ADDRESS, want: false }, { address: ADDRESS, want: false, full: true }],
+  track_address: [
+    { address: ADDRESS },
+    { address: ADDRESS, want: false },
+    { address: ADDRESS, want: false, full: true },
+    { address: ADDRESS, more_addresses: [ADDRESS_2], timeout_s: 5 },
+  ],
+  track_tx: [{ txid: TXID, timeout_s: 5 }, { txid: TXID, want: false }, { txid: TXID, want: false, full: true }],
   alert_when: [
     { metric: "mempool_tx_count", above: 0 },
     { metric: "next_block_median_fee", below: 1000000 },
@@ -47,7 +56,7 @@ const CALLS = {
   ],
   health: [{}],
 };
-const TOOL_LIST_LIMIT = 16 * 1024;
+const TOOL_LIST_LIMIT = 18 * 1024; // 16 KB for the seven tools of issue 12, plus track_tx (issue 13)
 // Waits past the SDK's 60 s default: it survives only because the server sends keep-alive progress while
 // the condition does not hold, and the caller restarts its timeout on progress.
 const LONG_WAIT = { name: "alert_when", arguments: { metric: "mempool_tx_count", below: 0, timeout_s: 90 } };
@@ -168,6 +177,7 @@ const uris = [
   ...resources.map((resource) => resource.uri),
   ...["blocks", "mempool-blocks", "stats", "live-2h-chart"].map((topic) => `mempool://${network}/${topic}`),
   `mempool://${network}/address/${ADDRESS}`,
+  `mempool://${network}/tx/${TXID}`,
 ];
 for (const uri of new Set(uris)) {
   await check(`resources/read ${uri}`, async () => {

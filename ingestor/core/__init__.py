@@ -6,6 +6,7 @@
 
 from ingestor.core.blocks import BlockPlan, BlockTracker
 from ingestor.core.machine import MAX_BATCH, PublishCore
+from ingestor.core.txs import RestTxStatus, TxFacts, TxWatch
 from ingestor.core.work import (
     Batch,
     Dropped,
@@ -37,7 +38,10 @@ __all__ = [
     "Paused",
     "PublishCore",
     "Reason",
+    "RestTxStatus",
     "Resumed",
+    "TxFacts",
+    "TxWatch",
     "Work",
     "gap_publication",
 ]

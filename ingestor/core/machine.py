@@ -23,17 +23,22 @@ Every time is Unix ms, given by the caller. What the rules promise:
   only when that fails.
 * An address gets a gap notice for every interval in which it was wanted but not tracked upstream (its
   socket down or moving, its list cleared, or a takeover), when a socket confirms it again.
+* A transaction's events follow the publish policy of :mod:`ingestor.core.txs` (only changes an agent acts
+  on); its state after a blind interval, a new lease or a silent departure is read back over REST
+  (:meth:`PublishCore.take_tx_checks`), and only a blind interval whose read fails gets a gap notice.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from ingestor.core.addresses import AddressWatch
 from ingestor.core.flow import Flow
 from ingestor.core.gaps import GapLedger, set_aside
 from ingestor.core.resolve import Resolver
+from ingestor.core.txs import RestTxStatus, TxWatch
 from ingestor.core.work import (
     Batch,
     Dropped,
@@ -53,9 +58,11 @@ from shared.events import (
     TOPIC_LIVE_2H,
     TOPIC_MEMPOOL_BLOCKS,
     TOPIC_STATS,
+    TX_TOPIC_PREFIX,
     Publication,
     address_topic,
     is_address_topic,
+    is_tx_topic,
 )
 from shared.models import Block, GapInfo
 
@@ -76,6 +83,7 @@ class PublishCore:
         self._flow = Flow(capacity, pause_max_ms)
         self._ledger = GapLedger()
         self._addresses = AddressWatch()
+        self._txs = TxWatch(network)
         self._resolver = Resolver(network)
         self._salvage: Work | None = None
         self._missed: dict[str, tuple[int, str]] = {}
@@ -97,12 +105,14 @@ class PublishCore:
         chart_added_unix_s: int | None = None,
         previous_activity_ms: int | None = None,
         last_event_ms: Mapping[str, int] | None = None,
+        tx_states: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """This replica leads. ``previous_activity_ms``: when the newest event published before it was
         received (None: nothing was ever published, so nothing can have been missed); ``last_event_ms``:
         the same per topic, where known. Whatever the previous leader held unpublished (or had not yet
         announced) was received after its topic's last published event, so each topic and each address
-        wanted now is blind from there (or from ``previous_activity_ms``) until this replica's first data."""
+        wanted now is blind from there (or from ``previous_activity_ms``) until this replica's first data.
+        ``tx_states``: the data of each tracked transaction's last published event, per txid."""
         self._resolver.restore(recent_blocks, last_block_ms, chart_added_unix_s)
         if previous_activity_ms is None:
             return
@@ -113,6 +123,9 @@ class PublishCore:
         prefix = len(address_topic(""))
         per_address = {topic[prefix:]: ms for topic, ms in last.items() if is_address_topic(topic)}
         self._addresses.inherit(previous_activity_ms, per_address)
+        prefix = len(TX_TOPIC_PREFIX)
+        per_tx = {topic[prefix:]: ms for topic, ms in last.items() if is_tx_topic(topic)}
+        self._txs.inherit(previous_activity_ms, per_tx, tx_states or {})
 
     def redis_lost(self, topics: Mapping[str, tuple[int, int]], now_ms: int) -> None:
         """Redis lost published events (a failover to a replica that lacked them): ``topics`` maps each
@@ -126,14 +139,15 @@ class PublishCore:
     def frame(self, frame: NormalizedFrame, received_ms: int) -> None:
         """A normalized upstream frame."""
         blocks = ([frame.new_block] if frame.new_block else []) + frame.blocks_snapshot
-        if not frame.publications and not blocks:
+        publications = [p for p in frame.publications if not is_tx_topic(p.topic) or self._admit_tx(p)]
+        if not publications and not blocks:
             return
         work = Work(received_ms, blocks=blocks)
-        for topic in dict.fromkeys(publication.topic for publication in frame.publications):
+        for topic in dict.fromkeys(publication.topic for publication in publications):
             missed = self._missed.pop(topic, None)
             if missed is not None:
                 add_gap(self.network, work, topic, missed[0], received_ms, missed[1])
-        work.publications += frame.publications
+        work.publications += publications
         if blocks:
             work.outage_from_ms, self._main_outage_from = self._main_outage_from, None
         self._enqueue(work, received_ms)
@@ -158,6 +172,7 @@ class PublishCore:
                 self._missed.setdefault(topic, (now_ms, Reason.OUTAGE))
         else:
             self._addresses.lost(socket, now_ms, Reason.OUTAGE)
+            self._txs.lost(socket, now_ms, Reason.OUTAGE)
 
     def addresses_wanted(self, addresses: Collection[str]) -> None:
         """The addresses to track from now on."""
@@ -175,6 +190,21 @@ class PublishCore:
     def tracking_cleared(self, socket: str, now_ms: int) -> None:
         """The upstream cleared ``socket``'s list (a ``track-addresses-error``)."""
         self._addresses.lost(socket, now_ms, Reason.INTERRUPTED)
+
+    def txs_wanted(self, txids: Collection[str]) -> None:
+        """The transactions to track from now on."""
+        self._txs.wanted(txids)
+
+    def tx_tracking_confirmed(self, socket: str, txids: Iterable[str], reported: Collection[str], now_ms: int) -> None:
+        """``socket``'s reply confirms it tracks ``txids`` and names ``reported`` (in the mempool or
+        replaced); what it leaves out may need a REST check (:meth:`take_tx_checks`)."""
+        self._txs.confirmed(socket, txids, reported, now_ms)
+
+    def tx_statuses_fetched(self, results: Mapping[str, RestTxStatus | None], now_ms: int) -> None:
+        """The answers to :meth:`take_tx_checks`, per txid (None: the read failed)."""
+        work = self._txs.checked(results, now_ms, self._resolver.tip_height)
+        if work.publications:
+            self._enqueue(work, now_ms)
 
     def blocks_fetched(self, blocks: list[Block] | None) -> None:
         """The answer to a :class:`FetchBlocks` (None: the fetch failed)."""
@@ -255,6 +285,11 @@ class PublishCore:
         fetches, self._resolver.fetches = self._resolver.fetches, []
         return fetches
 
+    def take_tx_checks(self) -> list[str]:
+        """Txids whose status to read over REST now (answer with :meth:`tx_statuses_fetched`); unlike block
+        and chart fetches, these hold nothing else up."""
+        return self._txs.take_checks()
+
     def take_notes(self) -> list[Note]:
         """What happened since the last call, to count and log (drops are summed per reason)."""
         notes, self._notes = self._notes, []
@@ -307,8 +342,14 @@ class PublishCore:
         for _ in range(excess):
             self._drop(self._queue.popleft())
 
+    def _admit_tx(self, publication: Publication) -> bool:
+        return self._txs.admit(publication.topic[len(TX_TOPIC_PREFIX) :], publication.data)
+
     def _drop(self, work: Work) -> None:
         self._ledger.drop(work.publications, work.received_ms)
+        for publication in work.publications:
+            if is_tx_topic(publication.topic):
+                self._txs.forget(publication.topic[len(TX_TOPIC_PREFIX) :])
         events = len([p for p in work.publications if "gap" not in p.data])
         counts = self._dropped.setdefault(DropReason.OVERFLOW, [0, 0])
         counts[0] += events

@@ -23,6 +23,11 @@ class Resolver:
         self._last_block_ms: int | None = None
         self._chart_added: int | None = None
 
+    @property
+    def tip_height(self) -> int | None:
+        """Height of the newest block published (None before any)."""
+        return self._tracker.tip_height
+
     def restore(self, recent_blocks: Iterable[Block], last_block_ms: int | None, chart_added: int | None) -> None:
         """Start from what was published before (recent blocks, the newest chart point's ``added``)."""
         self._tracker = BlockTracker(recent_blocks)

@@ -18,6 +18,7 @@ class Reason:
     OUTAGE: Final = "upstream_outage"
     INTERRUPTED: Final = "tracking_interrupted"
     BACKFILL_FAILED: Final = "backfill_failed"
+    TX_UNRECOVERED: Final = "tx_unrecovered"
     REDIS_FAILOVER: Final = "redis_failover"
 
     SENTENCES: Final = {
@@ -27,6 +28,8 @@ class Reason:
         OUTAGE: "the upstream socket was down: events in this interval were missed",
         INTERRUPTED: "upstream tracking of this address was interrupted: activity in this interval may be missing",
         BACKFILL_FAILED: "live-2h-chart points missed during an outage could not be recovered",
+        TX_UNRECOVERED: "upstream tracking of this transaction was interrupted and its status could not be read "
+        "back over REST: a change in this interval may be missing",
         REDIS_FAILOVER: "Redis failed over to a replica that lacked the newest events: events published in this "
         "interval were lost",
     }

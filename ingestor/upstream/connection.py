@@ -112,6 +112,7 @@ class UpstreamConnection:
         self._on_sent = on_sent
         self._gate = gate or ReadGate()
         self._limiter = SlidingWindowLimiter(limits.max_messages_per_window, limits.rate_window_s)
+        self._sending = asyncio.Lock()
         self._ws: ClientConnection | None = None
         self._last_frame = time.monotonic()
         self._dead_reason: str | None = None
@@ -132,19 +133,24 @@ class UpstreamConnection:
         """Send one JSON message within the rate limit; False when the socket is not open.
 
         ``message`` may be a function, called once the limit allows the send, so what is sent is the
-        newest state rather than the state when the send was requested.
+        newest state rather than the state when the send was requested. Sends go one at a time, each
+        counted when it has been written: a send held up after the limiter allowed it must not let the
+        upstream, which counts arrivals, see more in one window than the limit.
         """
         ws = self._ws
         if ws is None:
             return False
-        await self._limiter.acquire()
-        if ws is not self._ws:
-            return False
-        payload = message() if callable(message) else message
-        try:
-            await ws.send(json.dumps(payload, separators=(",", ":")))
-        except ConnectionClosed:
-            return False
+        async with self._sending:
+            await self._limiter.wait()
+            if ws is not self._ws:
+                return False
+            payload = message() if callable(message) else message
+            try:
+                await ws.send(json.dumps(payload, separators=(",", ":")))
+            except ConnectionClosed:
+                return False
+            finally:
+                self._limiter.record()
         if self._on_sent is not None:
             self._on_sent()
         return True

@@ -33,10 +33,14 @@ class SlidingWindowLimiter:
         """Count one send made now."""
         self._sent.append(self._clock())
 
-    async def acquire(self) -> None:
-        """Wait until a send is allowed, then count it."""
+    async def wait(self) -> None:
+        """Wait until a send is allowed (the caller counts it with :meth:`record`)."""
         while (wait := self.delay()) > 0:
             await asyncio.sleep(wait)
+
+    async def acquire(self) -> None:
+        """Wait until a send is allowed, then count it."""
+        await self.wait()
         self.record()
 
     def reset(self) -> None:

@@ -1,8 +1,12 @@
-"""The track_address tool: validate an address, lease it for upstream tracking, stream its transactions."""
+"""The track_address tool: validate addresses, lease them for upstream tracking, stream their transactions.
+
+:func:`address_result` builds every result (the one function a transport calls); the tool only validates.
+"""
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
 
 import re
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastmcp import Context, FastMCP
@@ -31,14 +35,15 @@ from mcp_gateway.tools.common import (
 )
 from mcp_gateway.tools.explain import example_address
 from shared.bitcoin.addresses import validate_address
+from shared.channels import split_lease_keys
 from shared.errors import BusError, InvalidAddress
 from shared.events import address_topic
 from shared.settings import Network
 
 DESCRIPTION = (
-    "Watch one address: its new mempool, confirmed (with block_height) and removed transactions, net_sats each. "
-    "To follow a payment until it confirms, call again with the result's cursor until its txid is under "
-    "confirmed; the address stays tracked a minute between calls."
+    "Watch an address (a wallet: more in more_addresses): its new mempool, confirmed (with block_height) and "
+    "removed transactions, net_sats each. To follow a payment until it confirms, call again with the result's "
+    "cursor until its txid is under confirmed; the addresses stay tracked a minute between calls."
 )
 
 AddressParam = Annotated[
@@ -51,32 +56,41 @@ AddressParam = Annotated[
 ]
 
 
-def canonical_address(address: str, network: Network) -> str:
-    """The address in canonical form, or :class:`InvalidParameter` saying what is wrong with it."""
+def canonical_address(address: str, network: Network, name: str = "address") -> str:
+    """The address in canonical form, or :class:`InvalidParameter` naming ``name`` and what is wrong."""
     if len(re.split(r"[,; ]+", address.strip(", ;"))) > 1:
         raise InvalidParameter(
-            "track_address watches one address per call: call it once for each address, "
-            f'e.g. address="{example_address(network)}"'
+            f"{name} takes one address: put the others in more_addresses, "
+            f'e.g. more_addresses=["{example_address(network)}"]'
         )
     try:
         return validate_address(address, network).text
     except InvalidAddress as exc:
         shown = repr(address[:100]) + ("..." if len(address) > 100 else "")
         raise InvalidParameter(
-            f'address {shown} {exc}; give one {network} address, e.g. address="{example_address(network)}"'
+            f'{name} {shown} {exc}; give one {network} address, e.g. address="{example_address(network)}"'
         ) from None
 
 
-async def _check_capacity(gateway: Gateway, request: StreamRequest, address: str) -> None:
-    """Refuse an address the ingestor cannot track (capacity); without a status record, admit it."""
+def canonical_addresses(address: str, more: Sequence[str] | None, network: Network) -> list[str]:
+    """The call's addresses in canonical form, duplicates dropped, the first one first."""
+    addresses = [canonical_address(address, network)]
+    addresses += [canonical_address(each, network, f"more_addresses[{i}]") for i, each in enumerate(more or ())]
+    return list(dict.fromkeys(addresses))
+
+
+async def _check_capacity(gateway: Gateway, request: StreamRequest, addresses: Sequence[str]) -> None:
+    """Refuse addresses the ingestor cannot track (capacity); without a status record, admit them."""
     status = (await admit(gateway, request.network)).ingestor
     if status is None:
         return
     try:
-        leased = await gateway.backend.leased_addresses(request.network)
+        leased, _ = split_lease_keys(await gateway.backend.leased_addresses(request.network))
     except BusError:
         return  # the bus is away for now: the call waits for it like any other
-    if address in status.rejected_addresses or (address not in leased and len(leased) >= status.address_capacity):
+    new = [address for address in addresses if address not in leased]
+    refused = [address for address in addresses if address in status.rejected_addresses]
+    if refused or (new and len(leased) + len(new) > status.address_capacity):
         gateway.metrics.busy_rejections.labels("addresses").inc()
         raise BusyError(
             f"address tracking is at capacity ({status.address_capacity} addresses on {request.network}); "
@@ -84,14 +98,32 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, address: str
         )
 
 
+async def address_result(gateway: Gateway, ctx: Context, request: StreamRequest, addresses: list[str]) -> ToolResult:
+    """THE result of one track_address call: one address's topic, or several merged as one stream."""
+    await admit(gateway, request.network)
+    topics = [address_topic(address) for address in addresses]
+    topic: str | list[str] = topics[0] if len(topics) == 1 else topics
+    if not request.want:
+        return await pull(gateway, request, topic, none_is_an_answer=True)
+    await _check_capacity(gateway, request, addresses)
+    with bus_errors():
+        async with gateway.leases.hold_all(request.network, addresses):
+            return await wait(gateway, ctx, request, topic)
+
+
 def register(mcp: FastMCP, gateway: Gateway) -> None:
     """Add the track_address tool to ``mcp``."""
     settings = gateway.settings
     max_events_type = max_events_param(settings)
     timeout_type = timeout_param(settings)
+    more_type = Annotated[
+        list[str] | None,
+        Field(max_length=max(0, settings.max_addresses_per_call - 1)),
+    ]
 
     async def track_address(
         address: AddressParam,
+        more_addresses: more_type = None,
         want: WantParam = True,
         max_events: max_events_type = None,  # type: ignore[valid-type]
         timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
@@ -110,14 +142,8 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
             full=full,
         )
         await admit(gateway, request.network)
-        canonical = canonical_address(address, request.network)  # type: ignore[arg-type]
-        topic = address_topic(canonical)
-        if not request.want:
-            return await pull(gateway, request, topic, none_is_an_answer=True)
-        await _check_capacity(gateway, request, canonical)
-        with bus_errors():
-            async with gateway.leases.hold(request.network, canonical):
-                return await wait(gateway, ctx, request, topic)
+        addresses = canonical_addresses(address, more_addresses, request.network)  # type: ignore[arg-type]
+        return await address_result(gateway, ctx, request, addresses)
 
     register_tool(
         mcp,

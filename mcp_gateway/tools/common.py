@@ -1,8 +1,9 @@
 """What every stream tool shares: parameters, registration, the pull path, the wait path, the result.
 
 Each tool's result is built by ONE function that every transport serving the tools calls: :func:`pull`
-and :func:`wait` (both through :func:`stream_result`) for the stream tools and ``track_address``,
-``alert.watch`` for ``alert_when``, ``health.health_result`` for ``health``. Each returns a
+and :func:`wait` (both through :func:`stream_result`) for the stream tools, ``address.address_result``
+for ``track_address``, ``tx.tx_result`` for ``track_tx``, ``alert.watch`` for ``alert_when``,
+``health.health_result`` for ``health``. Each returns a
 :class:`ToolResult` made by :func:`text_result`:
 
 * structured content, shaped as the tool's model in :mod:`mcp_gateway.models` (stream tools:
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
@@ -45,12 +46,12 @@ from mcp_gateway.errors import BusyError, MCPUpstreamError, NetworkNotServed, No
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import output_schema
 from mcp_gateway.schemas import compact
-from mcp_gateway.streams import Collected, EventFilter, EventSink, collect
+from mcp_gateway.streams import Collected, EventFilter, EventSink, StopWhen, collect
 from mcp_gateway.tools.keepalive import CallProgress, ProgressSend
 from mcp_gateway.tools.progress import direct_progress, progress_message
 from mcp_gateway.views import event_item, event_phrase, topic_view
 from shared.errors import BusError, CapacityError
-from shared.events import Event, is_address_topic
+from shared.events import Event, is_address_topic, is_tx_topic
 from shared.jsoncodec import dumps_compact
 from shared.metrics import topic_label
 from shared.settings import GatewaySettings, Network
@@ -63,6 +64,18 @@ CursorParam = Annotated[str | None, Field(description=CURSOR_DOC, max_length=64)
 WantParam = Annotated[bool, Field(description=WANT_DOC)]
 FullParam = Annotated[bool, Field(description=FULL_DOC)]
 NetworkParam = Network
+Topics = str | Sequence[str]
+"""One topic, or several streamed as one (merged in id order, one cursor)."""
+
+
+def topic_name(topic: Topics) -> str:
+    """The ``topic`` of a result: the topic, or the topics joined by commas."""
+    return topic if isinstance(topic, str) else ",".join(topic)
+
+
+def topic_list(topic: Topics) -> list[str]:
+    """``topic`` as a list of topics."""
+    return [topic] if isinstance(topic, str) else list(topic)
 
 
 def max_events_param(settings: GatewaySettings) -> Any:
@@ -207,12 +220,12 @@ def call_progress(gateway: Gateway, ctx: Context) -> CallProgress:
     return CallProgress(sender, gateway.settings.keepalive_interval_s)
 
 
-def progress_pusher(gateway: Gateway, progress: CallProgress, topic: str) -> EventSink:
+def progress_pusher(gateway: Gateway, progress: CallProgress, topic: Topics) -> EventSink:
     """A sink that pushes each event to the caller as a progress notification.
 
     Its message is the event envelope JSON with the full resumable cursor first (``progress_message``).
     """
-    delivered = gateway.metrics.events_delivered.labels(topic_label(topic))
+    delivered = gateway.metrics.events_delivered.labels(topic_label(topic_list(topic)[0]))
     lag = gateway.metrics.delivery_lag
 
     async def push(event: Event, epoch: str, deadline: float) -> None:
@@ -223,15 +236,23 @@ def progress_pusher(gateway: Gateway, progress: CallProgress, topic: str) -> Eve
     return push
 
 
-def stream_summary(request: StreamRequest, topic: str, items: list[dict[str, Any]], structured: dict[str, Any]) -> str:
+def stream_summary(
+    request: StreamRequest, topic: Topics, items: list[dict[str, Any]], structured: dict[str, Any]
+) -> str:
     """The one-line summary of a stream result: what arrived, the latest figures, trouble, the cursor."""
+    topics = topic_list(topic)
+    topic = topics[0]
     view = topic_view(topic)
-    about = f" for {topic.partition(':')[2]}" if is_address_topic(topic) else ""
+    about = ""
+    if is_address_topic(topic):
+        about = f" for {topic.partition(':')[2]}" if len(topics) == 1 else f" for {len(topics)} addresses"
     if items and not request.want:
         count = f"{len(items)} latest{about}, newest" if len(items) > 1 else f"latest{about}"
         head = f"{count}: {event_phrase(topic, items[-1])}"
     elif items:
         head = f"{view.counted(len(items))}{about}; latest: {event_phrase(topic, items[-1])}"
+    elif not request.want and is_tx_topic(topic):
+        head = "no status yet"
     elif not request.want:
         head = f"no recent events{about} (only addresses watched lately have any)"
     else:
@@ -248,9 +269,31 @@ def stream_summary(request: StreamRequest, topic: str, items: list[dict[str, Any
     return "; ".join(parts)
 
 
+def stream_content(
+    request: StreamRequest,
+    topic: Topics,
+    events: list[Event],
+    *,
+    cursor: Cursor,
+    gap: bool,
+    timed_out: bool,
+    availability: Availability,
+) -> dict[str, Any]:
+    """The structured content of a stream result (``StreamResult`` in :mod:`mcp_gateway.models`)."""
+    return {
+        "network": request.network,
+        "topic": topic_name(topic),
+        "events": [event_item(event, full=request.full) for event in events],
+        "cursor": str(cursor),
+        "gap": gap,
+        "timed_out": timed_out,
+        "freshness": freshness_of(availability),
+    }
+
+
 def stream_result(
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     events: list[Event],
     *,
     cursor: Cursor,
@@ -259,37 +302,33 @@ def stream_result(
     availability: Availability,
 ) -> ToolResult:
     """THE result of a stream call (pull or wait, any transport): structured content and its summary."""
-    items = [event_item(event, full=request.full) for event in events]
-    structured: dict[str, Any] = {
-        "network": request.network,
-        "topic": topic,
-        "events": items,
-        "cursor": str(cursor),
-        "gap": gap,
-        "timed_out": timed_out,
-        "freshness": freshness_of(availability),
-    }
-    return text_result(stream_summary(request, topic, items, structured), structured)
+    structured = stream_content(
+        request, topic, events, cursor=cursor, gap=gap, timed_out=timed_out, availability=availability
+    )
+    return text_result(stream_summary(request, topic, structured["events"], structured), structured)
 
 
 async def pull(
     gateway: Gateway,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     *,
     none_is_an_answer: bool = False,
 ) -> ToolResult:
-    """The latest events of ``topic`` at once (``want=false``).
+    """The latest events of ``topic`` (of several: the newest of all, in id order) at once (``want=false``).
 
     Without any event, a topic pull says why and when to call again (``NoDataYet``); with
     ``none_is_an_answer`` (an address nobody paid), the empty result is the answer.
     """
     availability = await admit(gateway, request.network)
+    backend, network = gateway.backend, request.network
     with bus_errors():
-        events = await gateway.backend.recent(request.network, topic, request.max_events)
-        position = await gateway.backend.position(request.network)
+        recents = await asyncio.gather(*(backend.recent(network, t, request.max_events) for t in topic_list(topic)))
+        position = await backend.position(network)
+    events = sorted((event for recent in recents for event in recent), key=lambda event: event.seq)
+    events = events[-request.max_events :]
     if not events and not none_is_an_answer:
-        raise NoDataYet(no_data_message(availability, topic))
+        raise NoDataYet(no_data_message(availability, topic_name(topic)))
     last = events[-1].seq if events else position.last_id
     return stream_result(
         request,
@@ -306,26 +345,16 @@ async def wait(
     gateway: Gateway,
     ctx: Context,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     accept: EventFilter | None = None,
 ) -> ToolResult:
-    """Wait for new events of ``topic`` (``want=true``), pushing each one as it arrives.
+    """Wait for new events of ``topic`` (or of several topics as one stream, ``want=true``), pushing each
+    one as it arrives.
 
     Admitted in every transient state (no ingestor yet, Redis just back or still away, stale data); the
     result's ``freshness`` says why it was quiet. While quiet, the call sends keep-alive progress.
     """
-    await admit(gateway, request.network)
-    progress = call_progress(gateway, ctx)
-    async with gateway.stream_slot(), progress.keeping_alive(time.monotonic() + request.timeout_s):
-        collected = await collect_or_explain(
-            gateway,
-            request,
-            topic,
-            on_event=progress_pusher(gateway, progress, topic),
-            accept=accept,
-        )
-    availability = await gateway.availability(request.network)
-    count_quiet(gateway, collected, availability)
+    collected, availability = await collect_waiting(gateway, ctx, request, topic, accept=accept)
     return stream_result(
         request,
         topic,
@@ -337,14 +366,45 @@ async def wait(
     )
 
 
+async def collect_waiting(
+    gateway: Gateway,
+    ctx: Context,
+    request: StreamRequest,
+    topic: Topics,
+    *,
+    accept: EventFilter | None = None,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
+) -> tuple[Collected, Availability]:
+    """What :func:`wait` gathers (pushing each event, keeping the call alive while quiet), and the
+    availability to report with it; ``stop_when`` and ``with_current`` as in :func:`collect`."""
+    await admit(gateway, request.network)
+    progress = call_progress(gateway, ctx)
+    async with gateway.stream_slot(), progress.keeping_alive(time.monotonic() + request.timeout_s):
+        collected = await collect_or_explain(
+            gateway,
+            request,
+            topic,
+            on_event=progress_pusher(gateway, progress, topic),
+            accept=accept,
+            stop_when=stop_when,
+            with_current=with_current,
+        )
+    availability = await gateway.availability(request.network)
+    count_quiet(gateway, collected, availability)
+    return collected, availability
+
+
 async def collect_or_explain(
     gateway: Gateway,
     request: StreamRequest,
-    topic: str,
+    topic: Topics,
     *,
     on_event: EventSink,
     accept: EventFilter | None = None,
     max_events: int | None = None,
+    stop_when: StopWhen | None = None,
+    with_current: bool = False,
 ) -> Collected:
     """:func:`collect` for a call; a bus that never answered during the whole wait becomes a tool error."""
     try:
@@ -357,6 +417,8 @@ async def collect_or_explain(
             timeout_s=request.timeout_s,
             on_event=on_event,
             accept=accept,
+            stop_when=stop_when,
+            with_current=with_current,
         )
     except BusError as exc:
         state = bus_state(exc)

@@ -46,6 +46,8 @@ async def health_report(gateway: Gateway, network: str) -> dict[str, Any]:
         ],
         "tracked_addresses": status.tracked_addresses if status else None,
         "address_capacity": status.address_capacity if status else None,
+        "tracked_txs": status.tracked_txs if status else None,
+        "tx_capacity": status.tx_capacity if status else None,
         "active_streams": gateway.active_streams,
         "version": VERSION,
     }

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from shared.bus.base import Bus, Delivery, Resync
 from shared.errors import BusError
@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class Subscriber:
-    """One local consumer of a channel."""
+    """One local consumer of a channel (or of several: their events arrive in one buffer, in arrival order)."""
 
-    def __init__(self, channel: str, capacity: int) -> None:
+    def __init__(self, channel: str, capacity: int, channels: frozenset[str] | None = None) -> None:
         self.channel = channel
+        self.channels = channels or frozenset({channel})
         self.dropped = 0
         self._capacity = capacity
         self._buffer: deque[Event] = deque()
@@ -66,7 +67,7 @@ class Subscriber:
             if self._resync is not None:
                 reason, self._resync = self._resync, None
                 self._buffer.clear()
-                return Resync(channels=frozenset({self.channel}), reason=reason)
+                return Resync(channels=self.channels, reason=reason)
             if self._buffer:
                 return self._buffer.popleft()
             if self._closed:
@@ -131,17 +132,33 @@ class Hub:
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
         """Receive live events of ``channel`` while inside the block."""
-        subscriber = Subscriber(channel, self._capacity)
-        async with self._channel_lock(channel):
-            subscribers = self._subscribers.setdefault(channel, set())
-            if not subscribers:
-                await self._bus.subscribe(channel)
-            subscribers.add(subscriber)
+        async with self.subscribe_all([channel]) as subscriber:
+            yield subscriber
+
+    @contextlib.asynccontextmanager
+    async def subscribe_all(self, channels: Sequence[str]) -> AsyncIterator[Subscriber]:
+        """Receive live events of every one of ``channels`` through one subscriber while inside the block."""
+        unique = list(dict.fromkeys(channels))
+        subscriber = Subscriber(unique[0], self._capacity, frozenset(unique))
+        joined: list[str] = []
         try:
+            for channel in unique:
+                async with self._channel_lock(channel):
+                    subscribers = self._subscribers.setdefault(channel, set())
+                    if not subscribers:
+                        try:
+                            await self._bus.subscribe(channel)
+                        except BaseException:
+                            if not subscribers:
+                                self._subscribers.pop(channel, None)
+                            raise
+                    subscribers.add(subscriber)
+                joined.append(channel)
             yield subscriber
         finally:
             subscriber.close()
-            await asyncio.shield(self._leave(channel, subscriber))
+            for channel in joined:
+                await asyncio.shield(self._leave(channel, subscriber))
 
     @contextlib.asynccontextmanager
     async def _channel_lock(self, channel: str) -> AsyncIterator[None]:

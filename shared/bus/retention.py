@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.events import is_address_topic
+from shared.events import is_address_topic, is_tx_topic
+
+
+def is_tracked_topic(topic: str) -> bool:
+    """Whether ``topic`` exists because someone tracks it (an address or a transaction), so it is small and
+    should expire once nobody does."""
+    return is_address_topic(topic) or is_tx_topic(topic)
 
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """History bounds: stream topics keep ``history_size`` events; address topics fewer, and expire."""
+    """History bounds: stream topics keep ``history_size`` events; tracked topics (``address:{address}``
+    and ``tx:{txid}``) keep fewer, and expire ``address_ttl_s`` after their last event."""
 
     history_size: int = 1000
     address_history_size: int = 200
@@ -17,8 +24,8 @@ class Retention:
 
     def max_len(self, topic: str) -> int:
         """Events kept in the history of ``topic``."""
-        return self.address_history_size if is_address_topic(topic) else self.history_size
+        return self.address_history_size if is_tracked_topic(topic) else self.history_size
 
     def ttl_s(self, topic: str) -> int:
         """Seconds after the last event before the topic's keys expire; 0 means never."""
-        return self.address_ttl_s if is_address_topic(topic) else 0
+        return self.address_ttl_s if is_tracked_topic(topic) else 0

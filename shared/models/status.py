@@ -19,5 +19,10 @@ class IngestorStatus(Payload):
     rejected_addresses: list[str] = Field(
         default_factory=list, description="Leased addresses that could not be tracked (capacity)."
     )
+    tracked_txs: int = Field(default=0, description="Transactions tracked upstream now.")
+    tx_capacity: int = Field(default=0, description="Most transactions the pool can track.")
+    rejected_txids: list[str] = Field(
+        default_factory=list, description="Leased transactions that could not be tracked (capacity)."
+    )
     last_frame_ms: int | None = Field(default=None, description="When the last upstream frame arrived, Unix ms.")
     updated_ms: int = Field(description="When this record was written, Unix ms.")

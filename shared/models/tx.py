@@ -44,7 +44,8 @@ class TxStatus(Payload):
     block_time_unix_s: int | None = Field(default=None, description="Timestamp of the confirming block, Unix s.")
     confirmations: int | None = Field(
         default=None,
-        description="Blocks confirming it, its own included: 1 in the block that confirms it; None when unknown.",
+        description="Blocks confirming it, its own included: 1 in the event of the block that confirms it; "
+        "track_tx results count it at the current tip. None when unknown.",
     )
     replaced_by: str | None = Field(default=None, description="Txid of the replacing transaction (RBF), hex.")
     accelerated: bool = Field(

@@ -32,6 +32,26 @@ async def test_every_local_subscriber_gets_each_event(backend: Backend) -> None:
         await hub.stop()
 
 
+async def test_one_subscriber_of_several_channels_gets_their_events_in_arrival_order(backend: Backend) -> None:
+    hub = Hub(backend, capacity=16)
+    await hub.start()
+    names = backend.names("mainnet")
+    channels = [names.channel("address:a"), names.channel("address:b")]
+    try:
+        async with hub.subscribe_all(channels) as wallet, hub.subscribe(channels[1]) as single:
+            assert sorted(hub.channels) == sorted(channels) and hub.subscriber_count == 3
+            published = await backend.publish([pub(1, "address:b"), pub(2, "address:a"), pub(3, "address:b")])
+            got = [await wallet.get(5) for _ in published]
+            assert [event.seq for event in got if isinstance(event, Event)] == [e.seq for e in published]
+            assert isinstance(await single.get(5), Event)
+            wallet.request_resync("test")
+            resync = await wallet.get(5)
+            assert isinstance(resync, Resync) and resync.channels == frozenset(channels)
+        assert hub.channels == [] and hub.subscriber_count == 0
+    finally:
+        await hub.stop()
+
+
 async def test_redis_holds_one_subscription_per_channel_whatever_the_subscribers(
     redis_url: str, key_prefix: str, redis_cleanup: None
 ) -> None:

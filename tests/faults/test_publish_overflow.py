@@ -1,8 +1,9 @@
 """Publisher overflow (issue 10, finding 3): more upstream data than a slow Redis takes is paused, then marked.
 
-100 tracked addresses (11 upstream sockets), Redis 0.5 s away through a fault proxy, and marked frames
-injected into every socket at 200/s (as ``/_sim/inject`` does; each socket publishes its copy): the
-publisher cannot keep up. Upstream reads pause first; then the oldest work is dropped, and every marked
+100 tracked addresses (11 upstream sockets), Redis 1 s away each way through a fault proxy (a publish of
+at most 256 events per 2 s round trip), and marked frames paying one of them injected into every socket
+at 200/s (as ``/_sim/inject`` does; only the socket tracking the address publishes it): the publisher
+cannot keep up. Upstream reads pause first; then the oldest work is dropped, and every marked
 frame must either be published or lie inside the interval of a gap notice on its topic. The drops are
 logged and counted.
 
@@ -33,9 +34,9 @@ from tests.support.fault_proxy import FaultProxy
 ADDRESSES = 100
 FRAMES = 3000
 RATE_PER_S = 200
-REDIS_LATENCY_S = 0.5
+REDIS_LATENCY_S = 1.0
 ENV = {
-    "MEMPOOL_WS_PUBLISH_QUEUE_ITEMS": "2000",
+    "MEMPOOL_WS_PUBLISH_QUEUE_ITEMS": "500",
     "MEMPOOL_WS_PUBLISH_PAUSE_MAX_S": "2",
     "MEMPOOL_WS_LEADER_TTL_S": "10",
     "MEMPOOL_WS_STATUS_INTERVAL_S": "1",

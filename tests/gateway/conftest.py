@@ -23,7 +23,7 @@ class FakeFeed:
         self.network = network
 
     async def status(self, *, connected: bool = True, age_s: float = 0.0, capacity: int = 500,
-                     rejected: list[str] | None = None) -> None:  # fmt: skip
+                     rejected: list[str] | None = None, tx_capacity: int = 1000) -> None:  # fmt: skip
         now = int(time.time() * 1000)
         await self.backend.write_status(
             IngestorStatus(
@@ -34,6 +34,7 @@ class FakeFeed:
                 tracked_addresses=0,
                 address_capacity=capacity,
                 rejected_addresses=rejected or [],
+                tx_capacity=tx_capacity,
                 last_frame_ms=now - int(age_s * 1000),
                 updated_ms=now,
             ),

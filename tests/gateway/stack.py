@@ -81,10 +81,16 @@ async def wait_ready(url: str, timeout: float = 20.0) -> None:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    redis_url: str, prefix: str, *, gateways: int = 1, gateway_env: dict[str, str] | None = None
+    redis_url: str,
+    prefix: str,
+    *,
+    gateways: int = 1,
+    gateway_env: dict[str, str] | None = None,
+    sim_settings: SimSettings | None = None,
 ) -> AsyncIterator[Stack]:
-    """Start the simulator (in this process), one ingestor and ``gateways`` gateway processes."""
-    async with Simulator(SimSettings(port=0, speed=1200, tick_s=0.1, seed=11)) as sim:
+    """Start the simulator (in this process; by default a block about every 0.5 s), one ingestor and
+    ``gateways`` gateway processes."""
+    async with Simulator(sim_settings or SimSettings(port=0, speed=1200, tick_s=0.1, seed=11)) as sim:
         stack = Stack(redis_url=redis_url, prefix=prefix, sim=sim)
         common = ["--redis-url", redis_url, "--key-prefix", prefix]
         metrics_port = free_port()

@@ -24,7 +24,7 @@ async def test_the_six_tools_of_the_design_plus_the_alert_are_listed_with_schema
 ) -> None:
     _, client = gateway_client
     tools = {tool.name: tool for tool in await client.list_tools()}
-    assert set(tools) == {*STREAM_TOOLS, "track_address", "health", "alert_when"}
+    assert set(tools) == {*STREAM_TOOLS, "track_address", "track_tx", "health", "alert_when"}
     for name in STREAM_TOOLS:
         schema = tools[name].input_schema
         assert list(schema["properties"])[0] == "want" and schema["properties"]["want"]["default"] is True
@@ -34,6 +34,7 @@ async def test_the_six_tools_of_the_design_plus_the_alert_are_listed_with_schema
         assert annotations is not None and annotations.read_only_hint
         assert "cursor" in (tools[name].description or "")
     assert list(tools["track_address"].input_schema["properties"])[0] == "address"
+    assert list(tools["track_tx"].input_schema["properties"])[0] == "txid"
     assert tools["health"].output_schema is not None
 
 
@@ -264,7 +265,11 @@ async def test_resources_serve_snapshots_and_address_history(
     uris = {str(resource.uri) for resource in await client.list_resources()}
     assert "mempool://mainnet/stats" in uris and "mempool://mainnet/blocks" in uris
     templates = {template.uri_template for template in await client.list_resource_templates()}
-    assert templates == {"mempool://{network}/{topic}", "mempool://{network}/address/{address}"}
+    assert templates == {
+        "mempool://{network}/{topic}",
+        "mempool://{network}/address/{address}",
+        "mempool://{network}/tx/{txid}",
+    }
     [content] = await client.read_resource("mempool://mainnet/stats")
     assert json.loads(content.text)["id"] == event.id  # type: ignore[union-attr]
     await feed.publish(f"address:{ADDRESS}", {"address": ADDRESS, "mempool": [], "confirmed": [], "removed": []})
