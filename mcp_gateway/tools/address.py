@@ -32,11 +32,12 @@ from mcp_gateway.tools.common import (
     stream_request,
     timeout_param,
     wait,
+    within_deadline,
 )
 from mcp_gateway.tools.explain import example_address
 from shared.bitcoin.addresses import validate_address
 from shared.channels import split_lease_keys
-from shared.errors import BusError, InvalidAddress
+from shared.errors import InvalidAddress
 from shared.events import address_topic
 from shared.settings import Network
 
@@ -84,10 +85,10 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, addresses: S
     status = (await admit(gateway, request.network)).ingestor
     if status is None:
         return
-    try:
-        leased, _ = split_lease_keys(await gateway.backend.leased_addresses(request.network))
-    except BusError:
-        return  # the bus is away for now: the call waits for it like any other
+    keys = await within_deadline(request, gateway.backend.leased_addresses(request.network), None)
+    if keys is None:
+        return  # the bus is away or slow for now: the call waits for it like any other
+    leased, _ = split_lease_keys(keys)
     new = [address for address in addresses if address not in leased]
     refused = [address for address in addresses if address in status.rejected_addresses]
     if refused or (new and len(leased) + len(new) > status.address_capacity):

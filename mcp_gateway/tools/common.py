@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar, cast
 
 from fastmcp import Context, FastMCP
 from fastmcp.tools import FunctionTool, ToolResult
@@ -46,7 +46,7 @@ from mcp_gateway.errors import BusyError, MCPUpstreamError, NetworkNotServed, No
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import output_schema
 from mcp_gateway.schemas import compact
-from mcp_gateway.streams import Collected, EventFilter, EventSink, StopWhen, collect
+from mcp_gateway.streams import READ_GRACE_S, Collected, EventFilter, EventSink, StopWhen, collect
 from mcp_gateway.tools.keepalive import CallProgress, ProgressSend
 from mcp_gateway.tools.progress import direct_progress, progress_message
 from mcp_gateway.views import event_item, event_phrase, topic_view
@@ -55,6 +55,8 @@ from shared.events import Event, is_address_topic, is_tx_topic
 from shared.jsoncodec import dumps_compact
 from shared.metrics import topic_label
 from shared.settings import GatewaySettings, Network
+
+T = TypeVar("T")
 
 WANT_DOC = "false: the latest at once; true: wait for new ones."
 FULL_DOC = "true: every field, not the compact view."
@@ -148,6 +150,27 @@ class StreamRequest:
     timeout_s: float
     cursor: Cursor | None
     full: bool = False
+    started: float = field(default_factory=time.monotonic)
+    """When the call began (``time.monotonic()``): ``timeout_s`` covers everything the call does."""
+
+    @property
+    def deadline(self) -> float:
+        """When the call must end (``time.monotonic()``), checks before the wait included."""
+        return self.started + self.timeout_s
+
+    def remaining_s(self) -> float:
+        """Seconds left until :attr:`deadline` (0 once it passed)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+
+async def within_deadline(request: StreamRequest, read: Awaitable[T], fallback: T) -> T:
+    """``read``, or ``fallback`` when the bus cannot answer before the call's deadline (plus a short grace) or
+    fails: what a call reads around its wait is best effort, and a slow Redis must not hold its answer."""
+    try:
+        async with asyncio.timeout(request.remaining_s() + READ_GRACE_S):
+            return await read
+    except (TimeoutError, BusError):
+        return fallback
 
 
 def stream_request(
@@ -380,7 +403,7 @@ async def collect_waiting(
     availability to report with it; ``stop_when`` and ``with_current`` as in :func:`collect`."""
     await admit(gateway, request.network)
     progress = call_progress(gateway, ctx)
-    async with gateway.stream_slot(), progress.keeping_alive(time.monotonic() + request.timeout_s):
+    async with gateway.stream_slot(), progress.keeping_alive(request.deadline):
         collected = await collect_or_explain(
             gateway,
             request,
@@ -414,7 +437,7 @@ async def collect_or_explain(
             topic,
             cursor=request.cursor,
             max_events=max_events or request.max_events,
-            timeout_s=request.timeout_s,
+            timeout_s=request.remaining_s(),
             on_event=on_event,
             accept=accept,
             stop_when=stop_when,

@@ -41,9 +41,9 @@ from mcp_gateway.tools.common import (
     stream_summary,
     text_result,
     timeout_param,
+    within_deadline,
 )
 from shared.channels import split_lease_keys, tx_lease_key
-from shared.errors import BusError
 from shared.events import TOPIC_BLOCKS, Event, tx_topic
 
 Until = Literal["confirmed", "replaced", "any"]
@@ -102,10 +102,10 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, txids: Seque
         return
     if status.tx_capacity == 0:
         raise BusyError(f"transaction tracking is turned off on {request.network} (the ingestor has no tx sockets)")
-    try:
-        _, leased = split_lease_keys(await gateway.backend.leased_addresses(request.network))
-    except BusError:
-        return  # the bus is away for now: the call waits for it like any other
+    keys = await within_deadline(request, gateway.backend.leased_addresses(request.network), None)
+    if keys is None:
+        return  # the bus is away or slow for now: the call waits for it like any other
+    _, leased = split_lease_keys(keys)
     new = [txid for txid in txids if txid not in leased]
     refused = [txid for txid in txids if txid in status.rejected_txids]
     if refused or (new and len(leased) + len(new) > status.tx_capacity):
@@ -116,11 +116,8 @@ async def _check_capacity(gateway: Gateway, request: StreamRequest, txids: Seque
         )
 
 
-async def _tip_height(gateway: Gateway, network: str) -> int | None:
-    try:
-        tip = await gateway.backend.latest(network, TOPIC_BLOCKS)
-    except BusError:
-        return None
+async def _tip_height(gateway: Gateway, request: StreamRequest) -> int | None:
+    tip = await within_deadline(request, gateway.backend.latest(request.network, TOPIC_BLOCKS), None)
     height = tip.data.get("height") if tip is not None else None
     return height if isinstance(height, int) else None
 
@@ -140,15 +137,15 @@ def _with_depth(items: list[dict[str, Any]], tip: int | None) -> list[dict[str, 
     return counted
 
 
-async def _not_seen(gateway: Gateway, network: str, txids: Sequence[str], events: Sequence[Event]) -> list[str]:
-    """The txids without any status: none among ``events`` and none on the bus (when the bus cannot say:
-    none among ``events``)."""
+async def _not_seen(
+    gateway: Gateway, request: StreamRequest, txids: Sequence[str], events: Sequence[Event]
+) -> list[str]:
+    """The txids without any status: none among ``events`` and none on the bus (when the bus cannot say
+    in time: none among ``events``)."""
     seen = {event.topic for event in events if "gap" not in event.data}
     unseen = [txid for txid in txids if tx_topic(txid) not in seen]
-    try:
-        latest = await asyncio.gather(*(gateway.backend.latest(network, tx_topic(txid)) for txid in unseen))
-    except BusError:
-        return unseen
+    reads = asyncio.gather(*(gateway.backend.latest(request.network, tx_topic(txid)) for txid in unseen))
+    latest: list[Event | None] = await within_deadline(request, reads, [None] * len(unseen))
     return [txid for txid, event in zip(unseen, latest, strict=True) if event is None]
 
 
@@ -167,9 +164,9 @@ async def _result(
     structured = stream_content(
         request, topics, events, cursor=cursor, gap=gap, timed_out=timed_out, availability=availability
     )
-    structured["events"] = _with_depth(structured["events"], await _tip_height(gateway, request.network))
+    structured["events"] = _with_depth(structured["events"], await _tip_height(gateway, request))
     summary = stream_summary(request, topics, structured["events"], structured)
-    not_seen = await _not_seen(gateway, request.network, txids, events)
+    not_seen = await _not_seen(gateway, request, txids, events)
     if not_seen:
         structured["not_seen"] = not_seen
         summary += f"; not in the mempool and not known confirmed: {len(not_seen)} of {len(txids)} (see not_seen)"

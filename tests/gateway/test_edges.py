@@ -13,6 +13,7 @@ from fastmcp.exceptions import ToolError
 
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.server import build_server
+from shared.bitcoin.addresses import segwit_encode
 from shared.bus import HistoryPage, MemoryBackend
 from shared.bus.base import Position
 from shared.errors import BusUnavailable
@@ -197,3 +198,31 @@ async def test_a_hanging_redis_holds_no_verdict_longer_than_the_patience_then_re
     later = await gateway.availability("mainnet")
     assert later.status == "down" and any("unreachable" in reason for reason in later.reasons)
     backend.hang = False
+
+
+class _SlowLeasesBackend(MemoryBackend):
+    """An embedded bus whose lease reads take ``delay_s``, like a Redis far away."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    async def leased_addresses(self, network: str) -> set[str]:
+        await asyncio.sleep(self.delay_s)
+        return await super().leased_addresses(network)
+
+
+async def test_timeout_s_covers_the_checks_before_the_wait() -> None:
+    """The capacity check's lease read is slow: the call still ends at its timeout, not after it plus the read."""
+    backend = _SlowLeasesBackend(delay_s=2.0)
+    feed = FakeFeed(backend)
+    await feed.status()
+    gateway = Gateway(GatewaySettings(), backend)
+    address = segwit_encode("bc", 0, bytes(range(20)))
+    async with Client(build_server(gateway)) as client:
+        started = time.monotonic()
+        result = await client.call_tool("track_address", {"address": address, "timeout_s": 2})
+        took = time.monotonic() - started
+    body = result.structured_content
+    assert body is not None and body["timed_out"] is True
+    assert took < 3.0, f"took {took:.2f} s for timeout_s=2 (a 2 s read before the wait must count against it)"
