@@ -39,6 +39,7 @@ class IngestPipeline:
         self.main_connected = False
         self.last_frame_ms: int | None = None
         self._reported: dict[str, set[str]] = {}
+        self._last_read: dict[str, int] = {}
 
     @property
     def gate(self) -> ReadGate:
@@ -57,7 +58,7 @@ class IngestPipeline:
         ``role``); return its control replies (pong, list errors)."""
         addresses = tracked if role == "addresses" else ()
         frame = self._normalizer.normalize(raw, received_ms=received_ms, tracked=addresses)
-        self.last_frame_ms = received_ms
+        self.last_frame_ms = self._last_read[socket] = received_ms
         self._count(frame)
         if frame.control.track_addresses_error is not None:
             self._publisher.tracking_cleared(socket, received_ms)
@@ -122,7 +123,7 @@ class IngestPipeline:
             self.main_connected = False
             self._metrics.upstream_connected.set(0)
         self._reported.pop(name, None)
-        self._publisher.socket_down(name, main=main)
+        self._publisher.socket_down(name, main=main, last_read_ms=self._last_read.pop(name, None))
 
 
 def _kept(frame: NormalizedFrame, tracked: Sequence[str], role: Role) -> NormalizedFrame:

@@ -135,9 +135,9 @@ class Publisher:
         self.core.socket_up(socket, main=main, reconnect=reconnect, now_ms=now_ms())
         self._changed()
 
-    def socket_down(self, socket: str, *, main: bool) -> None:
-        """A socket closed."""
-        self.core.socket_down(socket, main=main, now_ms=now_ms())
+    def socket_down(self, socket: str, *, main: bool, last_read_ms: int | None = None) -> None:
+        """A socket closed; ``last_read_ms``: when its last frame was read."""
+        self.core.socket_down(socket, main=main, now_ms=now_ms(), last_read_ms=last_read_ms)
         self._changed()
 
     def addresses_wanted(self, addresses: Collection[str]) -> None:

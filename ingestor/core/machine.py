@@ -163,16 +163,23 @@ class PublishCore:
         self._chart_missed_from = None
         self._enqueue(Work(now_ms, chart_backfill=True, chart_missed_from_ms=missed_from), now_ms)
 
-    def socket_down(self, socket: str, *, main: bool, now_ms: int) -> None:
-        """A socket closed (it will be reopened)."""
+    def socket_down(self, socket: str, *, main: bool, now_ms: int, last_read_ms: int | None = None) -> None:
+        """A socket closed (it will be reopened); ``last_read_ms``: when its last frame was read.
+
+        What the socket carried may be missing from its last frame read on (not only from when the drop
+        was noticed), and from when reads paused if they were paused (frames waiting unread are lost too).
+        """
+        since = min(now_ms, last_read_ms if last_read_ms is not None else now_ms)
+        if self._flow.paused_since is not None:
+            since = min(since, self._flow.paused_since)
         if main:
             if self._main_down_since is None:
-                self._main_down_since = now_ms
+                self._main_down_since = since
             for topic in SNAPSHOT_TOPICS:
-                self._missed.setdefault(topic, (now_ms, Reason.OUTAGE))
+                self._missed.setdefault(topic, (since, Reason.OUTAGE))
         else:
-            self._addresses.lost(socket, now_ms, Reason.OUTAGE)
-            self._txs.lost(socket, now_ms, Reason.OUTAGE)
+            self._addresses.lost(socket, since, Reason.OUTAGE)
+            self._txs.lost(socket, since, Reason.OUTAGE)
 
     def addresses_wanted(self, addresses: Collection[str]) -> None:
         """The addresses to track from now on."""

@@ -259,6 +259,31 @@ def test_after_a_main_socket_outage_stats_and_mempool_blocks_get_a_gap_notice_be
     assert all((g["from_ts_ms"], g["to_ts_ms"]) == (100, 310) for g in gaps(published))
 
 
+def test_an_outage_is_marked_from_the_last_frame_read_not_from_when_the_drop_was_noticed() -> None:
+    core = PublishCore(NET)
+    core.socket_down("main", main=True, now_ms=2500, last_read_ms=1200)
+    core.socket_up("main", main=True, reconnect=True, now_ms=3000)
+    core.frame(frame(pub("stats", 3010)), 3010)
+    assert [(g["from_ts_ms"], g["to_ts_ms"]) for g in gaps(drain(core), "stats")] == [(1200, 3010)]
+    core.addresses_wanted({A})
+    core.tracking_confirmed("addresses-1", [A], 3100)
+    core.socket_down("addresses-1", main=False, now_ms=4000, last_read_ms=3500)
+    core.tracking_confirmed("addresses-1", [A], 4200)
+    assert [(g["from_ts_ms"], g["to_ts_ms"]) for g in gaps(drain(core), f"address:{A}")] == [(3500, 4200)]
+
+
+def test_an_outage_while_reads_were_paused_is_marked_from_the_pause() -> None:
+    core = PublishCore(NET, capacity=2, pause_max_ms=10_000)
+    for ts in (100, 101):
+        core.frame(frame(pub("stats", ts)), ts)
+    assert not core.reading, "the queue is full: reads pause at 101"
+    core.socket_down("main", main=True, now_ms=900)  # no frame read known: the pause bounds it
+    assert data(drain(core, 901)) == [("stats", 100), ("stats", 101)]
+    core.socket_up("main", main=True, reconnect=True, now_ms=1000)
+    core.frame(frame(pub("stats", 1010)), 1010)
+    assert [(g["from_ts_ms"], g["to_ts_ms"]) for g in gaps(drain(core, 1020), "stats")] == [(101, 1010)]
+
+
 def test_the_chart_is_backfilled_after_an_outage_and_marked_only_when_that_fails() -> None:
     core = PublishCore(NET)
     core.leadership_gained(chart_added_unix_s=1000)
