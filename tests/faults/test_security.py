@@ -221,7 +221,8 @@ async def test_address_limits_per_call_per_pod_and_overall_give_clear_errors(
             holder.cancel()
         await asyncio.gather(*holders, return_exceptions=True)
     figures("security-address-limits", per_call=per_call, per_pod=per_pod, overall=overall)
-    assert "address must be text" in per_call[0] and "one address per call" in per_call[1]
+    assert "address must be text" in per_call[0]
+    assert "takes one address" in per_call[1] and "more_addresses=" in per_call[1]
     assert still_waiting == [True] * 4, "the calls within the limits are served"
     assert "tracks 3 addresses" in per_pod and "retry" in per_pod
     assert "capacity (4 addresses" in overall and "retry" in overall
