@@ -34,7 +34,8 @@ def create_app(service: IngestorService) -> Starlette:
     async def readyz(request: Request) -> JSONResponse:
         timeout_s = service.settings.readiness_bus_timeout_s
         try:
-            await asyncio.wait_for(service.backend.ping(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await service.backend.ping()
             service.bus.succeeded("ping")
         except BusError as exc:
             service.bus.failed("ping", exc)

@@ -141,7 +141,8 @@ class IngestorService:
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
 
     async def _connect_bus(self) -> None:
         async for attempt in retrying(

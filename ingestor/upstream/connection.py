@@ -241,7 +241,8 @@ class UpstreamConnection:
 
     async def _close(self, ws: ClientConnection) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 2)
+            async with asyncio.timeout(2):
+                await ws.close()
 
     async def _watch_silence(self, ws: ClientConnection) -> None:
         tick = min(1.0, self.limits.ping_after_silence_s / 4)

@@ -97,7 +97,8 @@ class LiveReader:
                         await link.subscribe([channel])
                 except LOST_CONNECTION as exc:
                     raise BusError(f"subscribe: {type(exc).__name__}") from exc
-            await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_CONFIRM_TIMEOUT_S)
+            async with asyncio.timeout(SUBSCRIBE_CONFIRM_TIMEOUT_S):  # wait_for (3.11) may swallow a cancel
+                await asyncio.shield(confirmation)
         except (TimeoutError, BusError):
             if channel in self._channels:
                 self._unconfirmed.add(channel)

@@ -149,8 +149,10 @@ class Hub:
                         try:
                             await self._bus.subscribe(channel)
                         except BaseException:
-                            if not subscribers:
+                            if not subscribers:  # cancelled or failed half-way: the backend may hold it
                                 self._subscribers.pop(channel, None)
+                                with contextlib.suppress(BusError):
+                                    await asyncio.shield(self._bus.unsubscribe(channel))
                             raise
                     subscribers.add(subscriber)
                 joined.append(channel)

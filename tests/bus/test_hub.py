@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
 import redis.asyncio as aioredis
 
@@ -78,6 +79,40 @@ async def test_redis_holds_one_subscription_per_channel_whatever_the_subscribers
                 assert count == 1
             [(_, count)] = await probe.pubsub_numsub(channel)
             assert count == 0
+    finally:
+        await probe.aclose()
+        await hub.stop()
+        await backend.close()
+
+
+async def test_a_subscribe_cancelled_half_way_leaves_no_redis_subscription_behind(
+    redis_url: str, key_prefix: str, redis_cleanup: None
+) -> None:
+    """A caller that goes away while Redis confirms its subscription (a killed client) unsubscribes it."""
+    backend = RedisBackend(redis_url, prefix=key_prefix)
+    await backend.connect()
+    hub = Hub(backend)
+    await hub.start()
+    probe = aioredis.Redis.from_url(redis_url)
+    rng = random.Random(7)
+    channels = [f"{key_prefix}:mainnet:address:{n}" for n in range(12)]
+
+    async def hold(channel: str) -> None:
+        async with hub.subscribe(channel):
+            await asyncio.sleep(3600)
+
+    try:
+        holders = [asyncio.create_task(hold(channel)) for channel in channels]
+        for holder in holders:
+            await asyncio.sleep(rng.uniform(0, 0.004))
+            holder.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
+        assert hub.channels == []
+        counts: list[int] = []
+        async with asyncio.timeout(5):
+            while sum(counts := [count for _, count in await probe.pubsub_numsub(*channels)]):
+                await asyncio.sleep(0.02)
+        assert counts == [0] * len(channels)
     finally:
         await probe.aclose()
         await hub.stop()
