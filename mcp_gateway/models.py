@@ -149,7 +149,7 @@ class StreamResult(BaseModel, Generic[DataT]):
     topic: str
     events: list[EventItem[DataT]]
     cursor: str
-    gap: bool = Field(description="Events were missed; data {gap: {reason, from_ts_ms, to_ts_ms}} marks where.")
+    gap: bool = Field(description="Events were missed; data.gap {reason, from_ts_ms, to_ts_ms} marks where.")
     timed_out: bool
     freshness: Freshness
 
@@ -197,12 +197,24 @@ class AlertResult(BaseModel):
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The compact output schema of a result model. A stream result's data requires nothing (it may be a gap
-    notice, and a payload leaves out what it does not know): its fields are typed, not required."""
+    """The compact output schema of a result model.
+
+    A stream result's data requires nothing (it may be a gap notice, and a payload leaves out what it does
+    not know): its fields are typed, not required; its ``gap`` is described once, by the result's ``gap``.
+    Below the top, an object is known by its properties and an ``enum`` of strings by its values, and
+    freshness reasons are plain sentences. (Output schemas only validate results, and every host pays for
+    their bytes; input schemas keep every ``type`` for hosts that translate them into a provider's dialect.)
+    """
     schema = compact(model.model_json_schema())
-    events = schema["properties"].get("events")
-    if events is not None:
-        _drop_required(events["items"]["properties"]["data"])
+    properties = schema["properties"]
+    if "events" in properties:
+        data = properties["events"]["items"]["properties"]["data"]
+        _drop_required(data)
+        data["properties"].pop("gap", None)
+    if "freshness" in properties:
+        properties["freshness"]["properties"]["reasons"].pop("items", None)
+    for child in properties.values():
+        _drop_implied_types(child)
     return schema
 
 
@@ -214,3 +226,16 @@ def _drop_required(node: Any) -> None:
     elif isinstance(node, list):
         for child in node:
             _drop_required(child)
+
+
+def _drop_implied_types(node: Any) -> None:
+    if isinstance(node, dict):
+        options = node.get("enum")
+        strings = isinstance(options, list) and all(isinstance(option, str) for option in options)
+        if (node.get("type") == "object" and "properties" in node) or (node.get("type") == "string" and strings):
+            del node["type"]
+        for child in node.values():
+            _drop_implied_types(child)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_implied_types(child)

@@ -1,13 +1,13 @@
 """Compact JSON Schemas for the tool list: the same constraints in fewer bytes (every host pays for them).
 
 :func:`compact` rewrites a pydantic JSON Schema: every ``title``, a ``default`` of null and
-``additionalProperties: true`` go (they say nothing), and a ``$defs`` entry used once is put in place
-(entries used more often stay shared, so each shape is described once). Every ``type`` stays a single
-type, the form the most clients can map (a host that turns tool schemas into a model provider's
-function-calling dialect, such as Gemini's OpenAPI subset, rejects ``type`` arrays), and an optional
-property that may be null (``anyOf: [X, {"type": "null"}]``) is written as its plain type: a parameter
-left out takes its default (the server still takes null), and results leave out what they do not know
-rather than send null.
+``additionalProperties: true`` go (they say nothing), a whole number loses its ``.0``, and a ``$defs`` entry
+used once is put in place (entries used more often stay shared, so each shape is described once). Every
+``type`` stays a single type, the form the most clients can map (a host that turns tool schemas into a model
+provider's function-calling dialect, such as Gemini's OpenAPI subset, rejects ``type`` arrays), and an
+optional property that may be null (``anyOf: [X, {"type": "null"}]``) is written as its plain type: a
+parameter left out takes its default (the server still takes null), and results leave out what they do not
+know rather than send null.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _MAPS = ("properties", "$defs", "patternProperties")
 _LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SINGLES = ("items", "additionalProperties", "not")
 _NULL = {"type": "null"}
+_NUMBERS = ("default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 def compact(schema: Schema) -> Schema:
@@ -50,6 +51,10 @@ def _walk(node: Schema) -> Schema:
         del node["additionalProperties"]
     if "default" in node and node["default"] is None:
         del node["default"]
+    for key in _NUMBERS:  # 30.0 and 30 are the same number to JSON Schema
+        value = node.get(key)
+        if isinstance(value, float) and value.is_integer():
+            node[key] = int(value)
     if isinstance(node.get("properties"), dict):
         required = set(node.get("required", []))
         node["properties"] = {

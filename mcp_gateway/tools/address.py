@@ -42,9 +42,9 @@ from shared.events import address_topic
 from shared.settings import Network
 
 DESCRIPTION = (
-    "Watch an address (a wallet: more in more_addresses): its new mempool, confirmed (with block_height) and "
-    "removed transactions, net_sats each. To follow a payment until it confirms, call again with the result's "
-    "cursor until its txid is under confirmed; the addresses stay tracked a minute between calls."
+    "New mempool, confirmed (with block_height) and removed transactions of an address (a wallet: add "
+    "more_addresses), net_sats each. Call again with the result's cursor until the payment's txid is under "
+    "confirmed; addresses stay tracked a minute between calls."
 )
 
 AddressParam = Annotated[
@@ -154,4 +154,5 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         description=DESCRIPTION,
         result=StreamResult[AddressView],
         annotations=ToolAnnotations(read_only_hint=True),
+        networks=gateway.settings.served_networks,
     )

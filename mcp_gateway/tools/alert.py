@@ -89,10 +89,10 @@ MetricName = Literal[
 ]
 
 DESCRIPTION = (
-    "Wait until a metric goes above or below a threshold ('alert me when the mempool passes 300 MB': "
-    "metric=mempool_vsize_mb, above=300). Answers at once if it already holds; want=false only checks now. "
-    "If triggered=false when timeout_s passes, call again with the result's cursor. Units: *_mb MB of vsize, "
-    "*_vb vB, tx_count transactions, vbytes_per_second vB/s, fee_* and next_block_median_fee sat/vB."
+    "Wait until a metric crosses a threshold ('alert me when the mempool passes 300 MB': "
+    "metric=mempool_vsize_mb, above=300). Answers at once if it already holds; want=false only checks. "
+    "Still triggered=false after timeout_s: call again with the cursor. Units: *_mb MB of vsize, *_vb vB, "
+    "vbytes_per_second vB/s, fee_* and next_block_median_fee sat/vB."
 )
 
 ThresholdParam = Annotated[float | None, Field(description="Trigger above this.")]
@@ -175,6 +175,7 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         description=DESCRIPTION,
         result=AlertResult,
         annotations=ToolAnnotations(read_only_hint=True),
+        networks=gateway.settings.served_networks,
     )
 
 

@@ -32,6 +32,7 @@ from typing import Annotated, Any, TypeVar, cast
 from fastmcp import Context, FastMCP
 from fastmcp.tools import FunctionTool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field
 
 from mcp_gateway.availability import (
@@ -58,9 +59,9 @@ from shared.settings import GatewaySettings, Network
 
 T = TypeVar("T")
 
-WANT_DOC = "false: the latest at once; true: wait for new ones."
-FULL_DOC = "true: every field, not the compact view."
-CURSOR_DOC = "A previous result's cursor: resume right after it. Omit: from now."
+WANT_DOC = "false: latest at once; true: wait for new ones."
+FULL_DOC = "true: every field."
+CURSOR_DOC = "A previous result's cursor (omit: from now)."
 
 CursorParam = Annotated[str | None, Field(description=CURSOR_DOC, max_length=64)]
 WantParam = Annotated[bool, Field(description=WANT_DOC)]
@@ -107,6 +108,13 @@ class AgentTool(FunctionTool):
             del meta["fastmcp"]
         return meta
 
+    def to_mcp_tool(self, **overrides: Any) -> MCPTool:
+        """The listing, with no ``_meta`` at all when there is none."""
+        listed = super().to_mcp_tool(**overrides)
+        if not listed.meta:
+            listed.meta = None
+        return listed
+
 
 def register_tool(
     mcp: FastMCP,
@@ -117,8 +125,13 @@ def register_tool(
     description: str,
     result: type[BaseModel],
     annotations: ToolAnnotations,
+    networks: Sequence[str],
 ) -> AgentTool:
-    """Add ``fn`` as tool ``name`` with compact input and output schemas (the result model's)."""
+    """Add ``fn`` as tool ``name`` with compact input and output schemas (the result model's).
+
+    The ``network`` parameter lists the ``networks`` this deployment serves (the default first), so an
+    agent is never offered one that would be refused.
+    """
     tool = AgentTool.from_function(  # a classmethod: it builds an AgentTool
         fn,
         name=name,
@@ -127,7 +140,11 @@ def register_tool(
         output_schema=output_schema(result),
         annotations=annotations,
     )
-    tool = tool.model_copy(update={"parameters": compact(tool.parameters)})
+    parameters = compact(tool.parameters)
+    network = parameters.get("properties", {}).get("network")
+    if network is not None:
+        network["enum"] = list(networks)
+    tool = tool.model_copy(update={"parameters": parameters})
     mcp.add_tool(tool)
     return cast(AgentTool, tool)
 

@@ -83,4 +83,5 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         description=DESCRIPTION,
         result=HealthReport,
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        networks=gateway.settings.served_networks,
     )

@@ -26,7 +26,7 @@ from mcp_gateway.tools.common import (
 )
 from shared.events import TOPIC_BLOCKS, TOPIC_LIVE_2H, TOPIC_MEMPOOL_BLOCKS, TOPIC_STATS
 
-LOOP_DOC = "To follow the stream, call again with the result's cursor: no event is missed or repeated."
+LOOP_DOC = "Call again with the result's cursor: nothing is missed or repeated."
 
 STREAM_ANNOTATIONS = ToolAnnotations(read_only_hint=True)
 
@@ -47,16 +47,16 @@ TOPIC_TOOLS = (
         "stream_blocks",
         "Stream new blocks",
         TOPIC_BLOCKS,
-        "New blocks: height, hash, time, size, fee rates (sat/vB), fees, pool. One comes about every 10 minutes, "
-        "so a quiet result is normal (timeout_s up to 300 if your client waits that long).",
+        "New blocks: height, hash, time, size, fee rates (sat/vB), fees, pool. About one per 10 minutes, so quiet "
+        "results are normal (timeout_s up to 300 if your client waits that long).",
         BlockView,
     ),
     TopicTool(
         "stream_mempool_blocks",
         "Stream projected blocks",
         TOPIC_MEMPOOL_BLOCKS,
-        "Projected blocks, next first: fee rates (sat/vB), sizes. next_block_median_fee_rate is the fee that gets "
-        "into the next block now. Updates every few seconds.",
+        "Projected blocks, next first: fee rates (sat/vB), sizes; next_block_median_fee_rate gets into the next "
+        "block now. Updates every few seconds.",
         MempoolBlocksView,
     ),
     TopicTool(
@@ -119,4 +119,5 @@ def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
         description=f"{spec.summary} {LOOP_DOC}",
         result=StreamResult[spec.view],  # type: ignore[name-defined]
         annotations=STREAM_ANNOTATIONS,
+        networks=gateway.settings.served_networks,
     )

@@ -277,4 +277,5 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         description=DESCRIPTION,
         result=TxStreamResult,
         annotations=ToolAnnotations(read_only_hint=True),
+        networks=gateway.settings.served_networks,
     )

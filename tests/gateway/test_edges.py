@@ -226,3 +226,17 @@ async def test_timeout_s_covers_the_checks_before_the_wait() -> None:
     body = result.structured_content
     assert body is not None and body["timed_out"] is True
     assert took < 3.0, f"took {took:.2f} s for timeout_s=2 (a 2 s read before the wait must count against it)"
+
+
+async def test_the_network_parameter_offers_only_the_networks_served(make_gateway: Any) -> None:
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({}, ["mainnet"]),
+        ({"network": "signet", "networks": ["signet", "mainnet"]}, ["signet", "mainnet"]),
+    ]
+    for overrides, offered in cases:
+        _, mcp = make_gateway(**overrides)
+        async with Client(mcp) as client:
+            tools = await client.list_tools()
+        schemas = [tool.input_schema["properties"]["network"] for tool in tools]
+        assert len(schemas) == 8
+        assert all(schema["enum"] == offered and schema["default"] == offered[0] for schema in schemas), schemas
