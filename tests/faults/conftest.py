@@ -11,6 +11,7 @@ from shared.bus.redis import RedisBackend
 from shared.settings import IngestorSettings, SimSettings
 from simulator import Simulator
 from tests.faults.helpers import Deployment
+from tests.support.redis_server import RedisServer
 from tests.support.timing import FAST_INGESTOR_SETTINGS
 
 StartIngestor = Callable[..., Awaitable[IngestorService]]
@@ -25,6 +26,17 @@ async def deployment(redis_url: str, key_prefix: str, redis_cleanup: None) -> As
         yield running
     finally:
         await running.stop_all()
+
+
+@pytest.fixture
+async def own_redis() -> AsyncIterator[RedisServer]:
+    """A redis-server of this test alone, on a fixed port it can kill and start again."""
+    server = RedisServer()
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.cleanup)
 
 
 @pytest.fixture

@@ -31,17 +31,6 @@ TESTNET4_ADDRESS = segwit_encode("tb", 0, bytes(range(20)))
 
 
 @pytest.fixture
-async def own_redis() -> AsyncIterator[RedisServer]:
-    """A redis-server of this test alone, on a fixed port it can kill and start again."""
-    server = RedisServer()
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.cleanup)
-
-
-@pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator(SimSettings(port=0, speed=1200, tick_s=0.1, seed=23)) as running:
         yield running
