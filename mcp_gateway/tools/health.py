@@ -13,7 +13,8 @@ from mcp_gateway.gateway import Gateway
 from mcp_gateway.models import HealthReport
 from mcp_gateway.tools.common import NetworkParam, register_tool, text_result
 from mcp_gateway.views import seconds, without_nulls
-from shared.bus import MemoryBackend
+from shared.bus import Backend
+from shared.bus.redis import RedisBackend
 from shared.version import VERSION
 
 DESCRIPTION = (
@@ -33,7 +34,7 @@ async def health_report(gateway: Gateway, network: str) -> dict[str, Any]:
         "reasons": list(availability.reasons),
         "network": network,
         "bus": availability.bus,
-        "bus_kind": "embedded" if isinstance(gateway.backend, MemoryBackend) else "redis",
+        "bus_kind": bus_kind(gateway.backend),
         "upstream_connected": availability.upstream_connected,
         "last_upstream_frame_age_s": seconds(age) if age is not None else None,
         "topics": [
@@ -67,6 +68,14 @@ async def health_result(gateway: Gateway, network: str) -> ToolResult:
     """THE result of a health call: the report and its summary line."""
     report = await health_report(gateway, network)
     return text_result(health_summary(report), report)
+
+
+def bus_kind(backend: Backend) -> str:
+    """``embedded``, or the Redis topology: ``redis`` (one server), ``redis-sentinel`` or ``redis-cluster``."""
+    if isinstance(backend, RedisBackend):
+        topology = backend.location.topology
+        return "redis" if topology == "single" else f"redis-{topology}"
+    return "embedded"
 
 
 def register(mcp: FastMCP, gateway: Gateway) -> None:

@@ -66,7 +66,7 @@ async def test_every_tool_and_resource_over_http(stack: Stack) -> None:
             live = structured(await client.call_tool(tool, {"max_events": 1, "timeout_s": 10}))
             assert len(live["events"]) == 1 and int(live["events"][0]["id"]) > int(body["events"][0]["id"])
         health = structured(await client.call_tool("health", {}))
-        assert health["status"] == "ok" and health["bus_kind"] == "redis"
+        assert health["status"] == "ok" and health["bus_kind"] == ("redis-cluster" if stack.cluster else "redis")
         alert = structured(await client.call_tool("alert_when", {"metric": "mempool_tx_count", "above": 0}))
         assert alert["triggered"] and alert["already_true"]
         resources = await client.list_resources()
