@@ -16,8 +16,9 @@ replaced; a listed txid it leaves out was confirmed, left the mempool unmined, o
 ``/api/tx/{txid}/status`` tells confirmed (with its block) from not. So when a list is confirmed, a txid
 left out is checked over REST if it was blind, is tracked for the first time, or was last seen in the
 mempool (the upstream reports no eviction: it just stops naming the txid). Confirmed becomes a
-confirmation event; not confirmed after being seen in the mempool becomes ``removed``; never seen and not
-confirmed publishes nothing (not broadcast yet, or an unknown txid). Only a blind interval whose check
+confirmation event; not confirmed after being seen in the mempool becomes ``removed`` (unless a frame named
+the txid while the check was in flight: the frame is newer); never seen and not confirmed publishes nothing
+(not broadcast yet, or an unknown txid). Only a blind interval whose check
 fails gets a gap notice.
 """
 
@@ -78,11 +79,15 @@ class RestTxStatus:
 
 @dataclass(slots=True)
 class _Check:
-    """A REST check asked for: the blind interval it must close (if any), and a confirmation without its
-    block to publish as it is should the check fail."""
+    """A REST check asked for: the blind interval it must close (if any), a confirmation without its block
+    to publish as it is should the check fail, whether the txid was last seen in the mempool when asked
+    (only then does "not confirmed" mean removed), and whether a frame named it since (then the frame is
+    newer than any answer in flight)."""
 
     blind_from_ms: int | None = None
     fallback: Mapping[str, Any] | None = None
+    in_mempool: bool = False
+    overtaken: bool = False
 
 
 class TxWatch:
@@ -125,6 +130,8 @@ class TxWatch:
             return True
         facts = TxFacts.of(data)
         known = self._known.get(txid)
+        if read_back and (pending := self._checks.get(txid)) is not None:
+            pending.overtaken = True
         if facts.status == "confirmed" and known is not None and known.status == "confirmed":
             return False  # a repeat: the block was published with the first one
         if read_back and facts.status == "confirmed" and facts.block_height is None:
@@ -156,7 +163,8 @@ class TxWatch:
             if known is not None and known.status != "mempool":
                 continue  # confirmed, replaced or removed: nothing left to miss
             if known is not None or first or gap is not None:
-                self._ask(txid, _Check(blind_from_ms=gap.from_ms if gap else None))
+                in_mempool = known is not None and known.status == "mempool"
+                self._ask(txid, _Check(blind_from_ms=gap.from_ms if gap else None, in_mempool=in_mempool))
 
     def lost(self, socket: str, now_ms: int, reason: str) -> None:
         """``socket`` tracks nothing any more (it dropped)."""
@@ -206,7 +214,7 @@ class TxWatch:
             ).model_dump(mode="json")
         if result.confirmed:
             return dict(check.fallback) if check.fallback is not None else None
-        if known is not None and known.status == "mempool":
+        if check.in_mempool and not check.overtaken and known is not None and known.status == "mempool":
             return TxStatus(txid=txid, status="removed", accelerated=accelerated).model_dump(mode="json")
         return None
 
@@ -220,6 +228,7 @@ class TxWatch:
             earlier = pending.blind_from_ms
             pending.blind_from_ms = check.blind_from_ms if earlier is None else min(earlier, check.blind_from_ms)
         pending.fallback = pending.fallback or check.fallback
+        pending.in_mempool = pending.in_mempool or check.in_mempool
 
     def _remember(self, txid: str, facts: TxFacts) -> None:
         self._known.pop(txid, None)

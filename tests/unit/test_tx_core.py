@@ -132,6 +132,25 @@ def test_a_txid_seen_in_the_mempool_then_left_out_is_removed_when_rest_says_unco
     assert event.data["status"] == "removed" and event.data["position"] is None
 
 
+def test_a_read_back_asked_before_the_first_sighting_never_calls_the_transaction_removed() -> None:
+    core = tracked(T1, reported=(), now=10)  # tracked before it was broadcast: the reply leaves it out
+    assert core.take_tx_checks() == [T1]
+    core.frame(tx_frame(status(T1, block=2)), 20)  # then it enters the mempool while the read is in flight
+    core.tx_statuses_fetched({T1: RestTxStatus(False)}, 30)  # the read, made before: "not confirmed"
+    assert [(txid, state) for txid, state in published(core)] == [(T1, "mempool")]
+
+
+def test_a_frame_naming_the_txid_while_its_check_is_in_flight_outranks_the_answer() -> None:
+    core = tracked(T1, reported=(T1,))
+    core.frame(tx_frame(status(T1, block=4)), 20)
+    drain(core)
+    core.tx_tracking_confirmed("txs-1", [T1], set(), 80)
+    assert core.take_tx_checks() == [T1]
+    core.frame(tx_frame(status(T1, block=3)), 85)  # still in the mempool after all
+    core.tx_statuses_fetched({T1: RestTxStatus(False)}, 90)
+    assert [event.data["status"] for event in drain(core)] == ["mempool"]
+
+
 def test_a_reconnect_reads_back_what_the_reply_leaves_out_and_marks_only_what_rest_cannot_tell() -> None:
     core = tracked(T1, T2, T3, reported=(T1, T2, T3), now=10)
     core.frame(tx_frame(status(T1), status(T2), status(T3)), 10)
