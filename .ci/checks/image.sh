@@ -78,9 +78,9 @@ cleanup() {
     fi
     [ "${#started_containers[@]}" -eq 0 ] || $ENGINE rm -f "${started_containers[@]}" >/dev/null 2>&1
     [ -z "$compose_up" ] || compose down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
-    [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null
+    [ -z "$redis_pid" ] || { kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; }
     [ -z "$dockerd_pid" ] || stop_dockerd
-    rm -rf "$work"
+    rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
     exit "$rc"
 }
 work=$(mktemp -d)
@@ -261,7 +261,7 @@ async def main() -> None:
         assert not result.is_error, result.content
         events = result.structured_content["events"]
         assert events and "height" in events[-1]["data"], f"no block in {result.structured_content}"
-        print(f"     stream_blocks: block {events[-1]['data']['height']} ({events[-1]['data']['source']})")
+        print(f"     stream_blocks: block {events[-1]['data']['height']}")
 
 asyncio.run(main())
 PY
