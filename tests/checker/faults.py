@@ -43,6 +43,8 @@ class Injector:
         self.stack = stack
         self.consumers = consumers
         self.log: list[str] = []
+        self.overflow_drops = 0.0
+        """Events the ingestors counted as dropped for overflow during the bursts."""
         self.skipped: list[str] = []
         """Faults that could not be applied as planned (e.g. no leader at that moment), with the reason."""
 
@@ -159,6 +161,8 @@ class Injector:
     async def burst(self, step: Step) -> None:
         """``amount`` chart frames as fast as the simulator takes them while Redis is 1 s away from the
         ingestors: far beyond the publish queue (200 items in the checker), so reads pause and work drops."""
+        metric = ("ingestor_events_dropped_total", {"reason": "overflow"})
+        before = await self.stack.ingest_metric(*metric)
         for proxy in self.stack.ingest_proxies:
             proxy.latency_s = 1.0
         try:
@@ -191,6 +195,7 @@ class Injector:
         finally:
             for proxy in self.stack.ingest_proxies:
                 proxy.latency_s = 0.0
+        self.overflow_drops += max(0.0, await self.stack.ingest_metric(*metric) - before)
 
     async def client_kill(self, step: Step) -> None:
         """A consumer killed (its loop cancelled) and started again from its last cursor after ``duration``."""

@@ -8,12 +8,14 @@ missing_to_height}`` for a gap notice).
 
 The promise judged (README, "Cursors" and "The Redis bus"; the ``stream()`` helper's docstring): a consumer
 looping on its cursor gets every event, or a gap notice covering it. So every block height, every address
-payment and every stats emission the simulator produced in the judged window is either delivered (blocks:
-once per epoch, with the produced hash) or lies inside a gap the consumer saw. A gap's interval is in ingest
-time and the journal's in production time, so an interval is widened by ``slack_ms`` on each side; how many
-events needed that slack is counted. Also: ids strictly increase within an epoch, an epoch never comes back,
-one (epoch, id) is one event for every consumer, and no call outlives its ``timeout_s`` by more than
-``overrun_s``.
+payment and every stats emission the simulator produced in the judged window is either delivered (blocks: once
+per epoch, with the produced hash) or lies inside a gap the consumer saw. A gap's interval is in ingest time
+and the journal's in production time: a missed event is covered when a gap holds its production time, or else
+when a gap meets the span its ingest time must lie in (after its production and after the ingest time of the
+delivered event produced before it, before that of the delivered event produced after it, at most
+``max_lag_ms`` after its production); how many needed the second rule is counted. Also: ids strictly increase
+within an epoch, an epoch never comes back, one (epoch, id) is one event for every consumer, and no call
+outlives its ``timeout_s`` by more than ``overrun_s``.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class Verdict:
     delivered: Counter[str] = field(default_factory=Counter)
     covered: Counter[str] = field(default_factory=Counter)
     """Missed but inside a gap the consumer saw."""
-    covered_by_slack: Counter[str] = field(default_factory=Counter)
-    """Of ``covered``: inside a gap only once widened by the slack."""
+    covered_by_bounds: Counter[str] = field(default_factory=Counter)
+    """Of ``covered``: the gap meets the event's ingest-time span but not its production time."""
     gaps_seen: int = 0
     items_seen: int = 0
     calls: int = 0
@@ -95,7 +97,7 @@ class Verdict:
             (self.checked, other.checked),
             (self.delivered, other.delivered),
             (self.covered, other.covered),
-            (self.covered_by_slack, other.covered_by_slack),
+            (self.covered_by_bounds, other.covered_by_bounds),
         ):
             mine.update(theirs)
         self.gaps_seen += other.gaps_seen
@@ -135,142 +137,140 @@ def _epoch_id(item: Item) -> tuple[str, int]:
     return epoch, int(last or item.get("id") or 0)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One produced event of a consumer's kind: when, under which key it is delivered, its height."""
+
+    ts_ms: int
+    key: str
+    height: int | None = None
+
+
 class _Coverage:
-    """Whether a time (or a block height) lies inside one of a consumer's gaps."""
+    """Whether a missed event lies inside one of a consumer's gaps.
 
-    def __init__(self, gaps: list[Gap], slack_ms: int) -> None:
+    ``exact``: a gap's interval holds the production time (or, for a block, its height range holds the
+    height). ``bounds``: a gap's interval meets the span the event's ingest time must lie in: not before
+    its production, nor before the ingest time of the delivered event produced just before it (frames are
+    read in order), nor after that of the delivered event produced just after it, nor more than
+    ``max_lag_ms`` after its production.
+    """
+
+    def __init__(self, gaps: list[Gap], max_lag_ms: int) -> None:
         self.gaps = gaps
-        self.slack_ms = slack_ms
+        self.max_lag_ms = max_lag_ms
 
-    def covers(self, times: list[int], height: int | None = None) -> str | None:
-        """``exact``, ``slack`` or None."""
-        for gap in self.gaps:
-            if height is not None and gap.from_height is not None and gap.to_height is not None:  # noqa: SIM102
-                if int(gap.from_height) <= height <= int(gap.to_height):
+    def covers(self, entries: list[_Entry], delivered: dict[str, int], missed: list[_Entry]) -> str | None:
+        """``exact``, ``bounds`` or None for the entries ``missed`` (one event, produced at one or more
+        times), with ``entries`` every produced entry in time order and ``delivered`` key -> ingest time."""
+        for entry in missed:
+            for gap in self.gaps:
+                heights = (gap.from_height, gap.to_height)
+                if entry.height is not None and None not in heights and heights[0] <= entry.height <= heights[1]:  # type: ignore[operator]
                     return "exact"
-        for gap in self.gaps:
-            if any(gap.from_ms <= t <= gap.to_ms for t in times):
-                return "exact"
-        for gap in self.gaps:
-            if any(gap.from_ms - self.slack_ms <= t <= gap.to_ms + self.slack_ms for t in times):
-                return "slack"
+                if gap.from_ms <= entry.ts_ms <= gap.to_ms:
+                    return "exact"
+        for entry in missed:
+            low, high = self._ingest_span(entries, delivered, entry)
+            if any(gap.from_ms <= high and gap.to_ms >= low for gap in self.gaps):
+                return "bounds"
         return None
+
+    def _ingest_span(self, entries: list[_Entry], delivered: dict[str, int], entry: _Entry) -> tuple[int, int]:
+        before = [delivered[e.key] for e in entries if e.ts_ms < entry.ts_ms and e.key in delivered]
+        after = [delivered[e.key] for e in entries if e.ts_ms > entry.ts_ms and e.key in delivered]
+        high = min([entry.ts_ms + self.max_lag_ms, *after[:1]])
+        low = max(entry.ts_ms, before[-1]) if before and before[-1] <= high else entry.ts_ms
+        return low, max(low, high)
 
 
 def judge_consumer(
-    produced: Produced, received: Received, window: tuple[int, int], *, slack_ms: int = 1000, overrun_s: float = 2.0
+    produced: Produced,
+    received: Received,
+    window: tuple[int, int],
+    *,
+    max_lag_ms: int = 5000,
+    overrun_s: float = 2.0,
 ) -> Verdict:
     """Judge one consumer over the events produced inside ``window`` (Unix ms, both ends included)."""
     verdict = Verdict(items_seen=len(received.items), calls=len(received.calls))
     gaps = [_gap(item) for item in received.items if is_gap(item)]
     verdict.gaps_seen = len(gaps)
-    coverage = _Coverage(gaps, slack_ms)
     events = [item for item in received.items if not is_gap(item)]
     _check_ids(received.name, events, verdict)
     _check_calls(received, verdict, overrun_s)
-    start, end = window
     if received.kind == "blocks":
-        _judge_blocks(produced, received.name, events, coverage, (start, end), verdict)
+        kind, entries, delivered = "blocks", *_blocks(produced, received.name, events, verdict)
     elif received.kind == "stats":
-        _judge_stats(produced, received.name, events, coverage, (start, end), verdict)
+        kind, entries, delivered = "stats", *_stats(produced, events)
     elif received.kind == "address":
-        _judge_payments(produced, received, events, coverage, (start, end), verdict)
+        kind, entries, delivered = "payments", *_payments(produced, received.address, events)
     else:
         verdict.violations.append(f"{received.name}: unknown consumer kind {received.kind!r}")
+        return verdict
+    coverage = _Coverage(gaps, max_lag_ms)
+    by_key: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        by_key.setdefault(entry.key, []).append(entry)
+    for key, group in by_key.items():
+        if not window[0] <= group[0].ts_ms <= window[1]:
+            continue
+        verdict.checked[kind] += 1
+        if key in delivered:
+            verdict.delivered[kind] += 1
+            continue
+        how = coverage.covers(entries, delivered, group)
+        if how is None:
+            verdict.violations.append(
+                f"{received.name}: {kind[:-1] if kind != 'stats' else 'stats emission'} {key} "
+                f"(produced at {group[0].ts_ms}) never delivered and in no gap"
+            )
+            continue
+        verdict.covered[kind] += 1
+        if how == "bounds":
+            verdict.covered_by_bounds[kind] += 1
     return verdict
 
 
-def _count(verdict: Verdict, kind: str, how: str | None) -> None:
-    verdict.checked[kind] += 1
-    if how == "delivered":
-        verdict.delivered[kind] += 1
-    elif how in ("exact", "slack"):
-        verdict.covered[kind] += 1
-        if how == "slack":
-            verdict.covered_by_slack[kind] += 1
-
-
-def _judge_blocks(
-    produced: Produced, name: str, events: list[Item], coverage: _Coverage, window: tuple[int, int], verdict: Verdict
-) -> None:
-    seen: dict[int, list[tuple[str, str]]] = {}
+def _blocks(produced: Produced, name: str, events: list[Item], verdict: Verdict) -> tuple[list[_Entry], dict[str, int]]:
+    seen: dict[int, list[tuple[str, str, int]]] = {}
     for item in events:
         data = item.get("data") or {}
         if "height" in data:
-            seen.setdefault(int(data["height"]), []).append((_epoch_id(item)[0], str(data.get("hash"))))
-    for ts, height, block_hash in produced.blocks:
-        if not window[0] <= ts <= window[1]:
-            continue
-        got = seen.get(height, [])
-        if got:
-            _count(verdict, "blocks", "delivered")
-            if any(h != block_hash for _, h in got):
-                verdict.violations.append(f"{name}: block {height} delivered with another hash than produced")
-            epochs = Counter(epoch for epoch, _ in got)
-            for epoch, times in epochs.items():
-                if times > 1:
-                    verdict.violations.append(f"{name}: block {height} delivered {times} times in epoch {epoch}")
-            continue
-        how = coverage.covers([ts], height)
-        _count(verdict, "blocks", how)
-        if how is None:
-            verdict.violations.append(f"{name}: block {height} (produced at {ts}) never delivered and in no gap")
+            epoch = _epoch_id(item)[0]
+            seen.setdefault(int(data["height"]), []).append((epoch, str(data.get("hash")), int(item.get("ts_ms") or 0)))
+    hashes = {height: block_hash for _, height, block_hash in produced.blocks}
+    for height, got in seen.items():
+        if height in hashes and any(h != hashes[height] for _, h, _ in got):
+            verdict.violations.append(f"{name}: block {height} delivered with another hash than produced")
+        for epoch, times in Counter(epoch for epoch, _, _ in got).items():
+            if times > 1:
+                verdict.violations.append(f"{name}: block {height} delivered {times} times in epoch {epoch}")
+    entries = [_Entry(ts, str(height), height) for ts, height, _ in sorted(produced.blocks)]
+    return entries, {str(height): min(ts for _, _, ts in got) for height, got in seen.items()}
 
 
-def _judge_stats(
-    produced: Produced, name: str, events: list[Item], coverage: _Coverage, window: tuple[int, int], verdict: Verdict
-) -> None:
-    seen: set[tuple[int, int]] = set()
+def _stats(produced: Produced, events: list[Item]) -> tuple[list[_Entry], dict[str, int]]:
+    delivered: dict[str, int] = {}
     for item in events:
         mempool = (item.get("data") or {}).get("mempool") or {}
         if "tx_count" in mempool and "vsize_vb" in mempool:
-            seen.add((int(mempool["tx_count"]), int(mempool["vsize_vb"])))
-    for ts, tx_count, vsize in produced.stats:
-        if not window[0] <= ts <= window[1]:
-            continue
-        if (tx_count, vsize) in seen:
-            _count(verdict, "stats", "delivered")
-            continue
-        how = coverage.covers([ts])
-        _count(verdict, "stats", how)
-        if how is None:
-            verdict.violations.append(
-                f"{name}: stats emission at {ts} ({tx_count} tx, {vsize} vB) never delivered and in no gap"
-            )
+            key = f"{int(mempool['tx_count'])} tx/{int(mempool['vsize_vb'])} vB"
+            delivered.setdefault(key, int(item.get("ts_ms") or 0))
+    entries = [_Entry(ts, f"{tx_count} tx/{vsize} vB") for ts, tx_count, vsize in sorted(produced.stats)]
+    return entries, delivered
 
 
-def _judge_payments(
-    produced: Produced,
-    received: Received,
-    events: list[Item],
-    coverage: _Coverage,
-    window: tuple[int, int],
-    verdict: Verdict,
-) -> None:
-    seen: set[str] = set()
+def _payments(produced: Produced, address: str | None, events: list[Item]) -> tuple[list[_Entry], dict[str, int]]:
+    delivered: dict[str, int] = {}
     for item in events:
         data = item.get("data") or {}
         for part in ("mempool", "confirmed", "removed"):
             for tx in data.get(part) or []:
                 if isinstance(tx, dict) and "txid" in tx:
-                    seen.add(str(tx["txid"]))
-    times: dict[str, list[int]] = {}
-    for ts, txid, address in produced.payments:
-        if address == received.address:
-            times.setdefault(txid, []).append(ts)
-    for txid, when in times.items():
-        if not window[0] <= min(when) <= window[1]:
-            continue
-        if txid in seen:
-            _count(verdict, "payments", "delivered")
-            continue
-        how = coverage.covers(when)
-        _count(verdict, "payments", how)
-        if how is None:
-            verdict.violations.append(
-                f"{received.name}: payment {txid[:16]}… to {received.address} (announced at {when}) "
-                "never delivered and in no gap"
-            )
+                    delivered.setdefault(str(tx["txid"]), int(item.get("ts_ms") or 0))
+    entries = [_Entry(ts, txid) for ts, txid, to in sorted(produced.payments) if to == address]
+    return entries, delivered
 
 
 def _check_ids(name: str, events: list[Item], verdict: Verdict) -> None:
@@ -329,12 +329,12 @@ def judge(
     consumers: list[Received],
     window: tuple[int, int],
     *,
-    slack_ms: int = 1000,
+    max_lag_ms: int = 5000,
     overrun_s: float = 2.0,
 ) -> Verdict:
     """Judge every consumer and the ids they share."""
     verdict = Verdict()
     for received in consumers:
-        verdict.merge(judge_consumer(produced, received, window, slack_ms=slack_ms, overrun_s=overrun_s))
+        verdict.merge(judge_consumer(produced, received, window, max_lag_ms=max_lag_ms, overrun_s=overrun_s))
     verdict.violations += check_id_reuse(consumers)
     return verdict

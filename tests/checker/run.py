@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import httpx
 
@@ -41,6 +43,8 @@ class Config:
     """Simulator speed: a block about every 6 s."""
     tick_s: float = 0.5
     command: str = ""
+    dump: Path | None = None
+    """Where to write the journal, what each consumer got and the fault log (JSON), to study a verdict."""
 
 
 def _consumers(stack: Stack, addresses: list[str]) -> list[Consumer]:
@@ -80,6 +84,7 @@ async def run(config: Config) -> Report:
     subscriber = RedisSubscriber(stack.redis.port, channels, f"{PREFIX}:{NETWORK}:epoch")
     payer: asyncio.Task[None] | None = None
     loads: list[float] = []
+    fault_log: list[tuple[int, str]] = []
     try:
         await stack.start()
         consumers = _consumers(stack, addresses)
@@ -96,10 +101,10 @@ async def run(config: Config) -> Report:
                 break
             loads.append(os.getloadavg()[0])
             log.info("fault: %s", step.describe())
+            fault_log.append((int(time.time() * 1000), step.describe()))
             await injector.apply(step)
             report.faults[step.kind] += 1
             await asyncio.sleep(step.pause_s)
-        report.overflow_drops = await stack.ingest_metric("ingestor_events_dropped_total", {"reason": "overflow"})
         log.info("faults over; settling %.0f s", config.settle_s)
         await asyncio.sleep(config.settle_s)
         loads.append(os.getloadavg()[0])
@@ -111,9 +116,14 @@ async def run(config: Config) -> Report:
         await subscriber.stop()
         stack.sample_memory()
         report.skipped = injector.skipped
+        report.overflow_drops = injector.overflow_drops
         report.window_s = (window_end - window_start) / 1000
         produced = Produced.from_journal(journal)
         report.verdict = judge(produced, [c.received for c in consumers], (window_start, window_end))
+        if config.dump is not None:
+            received = [asdict(c.received) for c in consumers]
+            body = {"journal": journal, "received": received, "faults": fault_log, "window": [window_start, window_end]}
+            config.dump.write_text(json.dumps(body))
         report.violations = _stack_violations(stack, consumers, subscriber, journal)
         report.violations = report.verdict.violations + report.violations
         report.max_rss_mib = {d.name: d.max_rss_mib for d in stack.daemons} | {"redis": stack.redis_max_rss_mib}

@@ -67,13 +67,27 @@ def test_a_missing_block_inside_a_gap_passes_by_time_or_by_height() -> None:
     assert verdict.covered["blocks"] == 2
 
 
-def test_a_gap_covers_only_within_its_slack() -> None:
-    journal = produced(stats=[(3_900, 5, 500), (6_000, 6, 600)])
-    items = [gap("e", 1, 2_000, 3_000)]
-    verdict = judge_consumer(journal, Received("c", "stats", items=items), WINDOW, slack_ms=1_000)
-    assert verdict.covered_by_slack["stats"] == 1
+def test_a_gap_covers_by_the_ingest_time_span_but_no_further() -> None:
+    journal = produced(stats=[(3_500, 1, 100), (3_900, 2, 200), (4_500, 3, 300), (10_000, 4, 400), (30_000, 5, 500)])
+    items = [
+        stats("e", 1, 1, 100, ts=3_600),
+        gap("e", 2, 4_000, 4_200),  # ingest time of the dropped 3_900 emission, after its production
+        stats("e", 3, 3, 300, ts=5_000),
+        gap("e", 4, 20_000, 21_000),  # 10 s after the 10_000 emission: beyond the 5 s lag allowed
+        stats("e", 5, 5, 500, ts=30_000),
+    ]
+    verdict = judge_consumer(journal, Received("c", "stats", items=items), WINDOW, max_lag_ms=5_000)
+    assert verdict.covered_by_bounds["stats"] == 1
     assert len(verdict.violations) == 1
-    assert "6000" in verdict.violations[0]
+    assert "400 vB" in verdict.violations[0]
+
+
+def test_a_gap_before_the_delivered_neighbour_does_not_cover_a_later_loss() -> None:
+    journal = produced(stats=[(3_000, 1, 100), (6_000, 2, 200), (7_000, 3, 300)])
+    items = [gap("e", 1, 1_000, 2_000), stats("e", 2, 1, 100, ts=3_100), stats("e", 3, 3, 300, ts=7_100)]
+    verdict = judge_consumer(journal, Received("c", "stats", items=items), WINDOW)
+    assert len(verdict.violations) == 1
+    assert "200 vB" in verdict.violations[0]
 
 
 def test_a_block_twice_in_one_epoch_or_with_another_hash_is_a_violation() -> None:
