@@ -89,6 +89,7 @@ class Verdict:
     items_seen: int = 0
     calls: int = 0
     max_overrun_s: float = 0.0
+    longest_gap_s: float = 0.0
 
     def merge(self, other: Verdict) -> None:
         """Add ``other`` to this verdict."""
@@ -104,6 +105,7 @@ class Verdict:
         self.items_seen += other.items_seen
         self.calls += other.calls
         self.max_overrun_s = max(self.max_overrun_s, other.max_overrun_s)
+        self.longest_gap_s = max(self.longest_gap_s, other.longest_gap_s)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,23 @@ def _gap(item: Item) -> Gap:
         gap.get("missing_from_height"),
         gap.get("missing_to_height"),
     )
+
+
+def gaps_of(items: list[Item], window_start: int) -> list[Gap]:
+    """The gaps a consumer saw. A gap starting at 0 (the helper's "since nothing it yielded") starts at the
+    consumer's previous event instead (or the window's start): what came before that was delivered or
+    missed earlier, and a gap cannot cover it after the fact."""
+    gaps: list[Gap] = []
+    previous = window_start
+    for item in items:
+        if not is_gap(item):
+            previous = max(previous, int(item.get("ts_ms") or 0))
+            continue
+        gap = _gap(item)
+        if gap.from_ms <= 0:
+            gap = Gap(previous, gap.to_ms, gap.from_height, gap.to_height)
+        gaps.append(gap)
+    return gaps
 
 
 def _epoch_id(item: Item) -> tuple[str, int]:
@@ -172,7 +191,7 @@ class _Coverage:
                     return "exact"
         for entry in missed:
             low, high = self._ingest_span(entries, delivered, entry)
-            if any(gap.from_ms <= high and gap.to_ms >= low for gap in self.gaps):
+            if any(gap.from_ms < high and gap.to_ms >= low for gap in self.gaps):
                 return "bounds"
         return None
 
@@ -194,8 +213,12 @@ def judge_consumer(
 ) -> Verdict:
     """Judge one consumer over the events produced inside ``window`` (Unix ms, both ends included)."""
     verdict = Verdict(items_seen=len(received.items), calls=len(received.calls))
-    gaps = [_gap(item) for item in received.items if is_gap(item)]
+    gaps = gaps_of(received.items, window[0])
     verdict.gaps_seen = len(gaps)
+    verdict.longest_gap_s = max([verdict.longest_gap_s, *((g.to_ms - g.from_ms) / 1000 for g in gaps)])
+    for gap in gaps:
+        if gap.from_ms > gap.to_ms:
+            verdict.violations.append(f"{received.name}: a gap notice ends before it starts ({gap})")
     events = [item for item in received.items if not is_gap(item)]
     _check_ids(received.name, events, verdict)
     _check_calls(received, verdict, overrun_s)

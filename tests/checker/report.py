@@ -53,7 +53,8 @@ class Report:
             + " (of which by the ingest-time span, not the production time: "
             + (", ".join(f"{k} {v}" for k, v in sorted(verdict.covered_by_bounds.items())) or "none")
             + ")",
-            f"consumer items {verdict.items_seen}, gap notices seen {verdict.gaps_seen}, "
+            f"consumer items {verdict.items_seen}, gap notices seen {verdict.gaps_seen} "
+            f"(longest {verdict.longest_gap_s:.1f} s), "
             f"tool calls timed {verdict.calls}, "
             f"longest overrun of timeout_s {verdict.max_overrun_s:+.2f} s, consumers killed {self.consumer_kills}",
             f"redis subscriber: {self.subscriber_messages} messages over {self.subscriber_sessions} epochs",
@@ -99,7 +100,8 @@ class Report:
                 "|---|---|---|---|---|",
                 f"| {self.seed} | {self.fault_minutes:g} | {faults} | {checked} | {len(self.violations)} |",
                 "",
-                f"Also measured: {verdict.items_seen} items received, {verdict.gaps_seen} gap notices seen, "
+                f"Also measured: {verdict.items_seen} items received, {verdict.gaps_seen} gap notices seen "
+                f"(longest {verdict.longest_gap_s:.1f} s), "
                 f"{verdict.calls} tool calls, longest overrun of `timeout_s` {verdict.max_overrun_s:+.2f} s, "
                 f"{self.subscriber_messages} messages to the Redis subscriber in {self.subscriber_sessions} "
                 "epochs, max RSS "

@@ -172,3 +172,11 @@ def test_judge_adds_up_consumers_and_id_reuse() -> None:
     assert verdict.checked["blocks"] == 2
     assert any("another hash" in v for v in verdict.violations)
     assert any("reused" in v for v in verdict.violations)
+
+
+def test_a_gap_from_0_starts_at_the_previous_event_and_an_inverted_gap_is_a_violation() -> None:
+    journal = produced(stats=[(3_000, 1, 100), (5_000, 2, 200), (8_000, 3, 300)])
+    items = [stats("e", 1, 3, 300, ts=8_100), gap("e", 2, 0, 9_000), gap("e", 3, 9_500, 9_000)]
+    verdict = judge_consumer(journal, Received("c", "stats", items=items), WINDOW)
+    assert sum("never delivered" in v for v in verdict.violations) == 2
+    assert sum("ends before it starts" in v for v in verdict.violations) == 1
