@@ -34,6 +34,7 @@ class Report:
     load_average: tuple[float, float] = (0.0, 0.0)
     """Lowest and highest 1-minute load average seen during the run."""
     window_s: float = 0.0
+    settle_s: float = 0.0
 
     def lines(self) -> list[str]:
         """The figures, one per line."""
@@ -94,13 +95,17 @@ class Report:
                 "`timeout_s` by more than 2 s; no daemon exits unless killed by the schedule; no daemon above",
                 "400 MiB RSS. Quick mode (75 s of faults, seed 7) runs in CI as `tests/checker/test_quick.py`.",
                 "",
-                f"Command: `{self.command}`",
+                f"Command: `{self.command} --write-reliability` (faults, then {self.settle_s:.0f} s without "
+                "faults before judging; `--write-reliability` rewrites this section when there is no violation).",
                 "",
                 "| seed | minutes of faults | faults injected by kind | events checked | violations |",
                 "|---|---|---|---|---|",
                 f"| {self.seed} | {self.fault_minutes:g} | {faults} | {checked} | {len(self.violations)} |",
                 "",
-                f"Also measured: {verdict.items_seen} items received, {verdict.gaps_seen} gap notices seen "
+                f"Also measured: {self.overflow_drops:.0f} events dropped by the ingestors' full publish queue "
+                "during the bursts (mostly the injected chart frames, which are not judged; the judged events among "
+                f"them are in the counts above), {self.consumer_kills} consumers killed and "
+                f"resumed from their cursor, {verdict.items_seen} items received, {verdict.gaps_seen} gap notices seen "
                 f"(longest {verdict.longest_gap_s:.1f} s), "
                 f"{verdict.calls} tool calls, longest overrun of `timeout_s` {verdict.max_overrun_s:+.2f} s, "
                 f"{self.subscriber_messages} messages to the Redis subscriber in {self.subscriber_sessions} "

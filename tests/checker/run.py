@@ -75,7 +75,7 @@ async def _pay(stack: Stack, addresses: list[str]) -> None:
 async def run(config: Config) -> Report:
     """Run the checker once and return its report."""
     started = time.monotonic()
-    report = Report(config.command, config.seed, config.fault_s / 60)
+    report = Report(config.command, config.seed, config.fault_s / 60, settle_s=config.settle_s)
     stack = Stack(seed=config.seed, speed=config.speed, tick_s=config.tick_s)
     addresses = [address(9001), address(9002)]
     consumers: list[Consumer] = []
