@@ -17,6 +17,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
+
 from tests.faults.helpers import FAST_GATEWAY_ENV, FAST_INGEST_ENV, metric_value, rss_mib
 from tests.support.fault_proxy import FaultProxy
 from tests.support.ports import free_port
@@ -245,8 +247,6 @@ class Stack:
 
 
 def _get_text(url: str) -> str | None:
-    import httpx
-
     try:
         response = httpx.get(url, timeout=2)
     except httpx.HTTPError:
