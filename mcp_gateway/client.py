@@ -200,7 +200,11 @@ async def _one_call(
         while not running.done() or not pushed.empty():
             if pushed.empty():
                 waiter = asyncio.create_task(pushed.get())
-                await asyncio.wait({waiter, running}, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    await asyncio.wait({waiter, running}, return_when=asyncio.FIRST_COMPLETED)
+                except BaseException:  # cancelled (or closed) while waiting: leave no waiter pending
+                    waiter.cancel()
+                    raise
                 if not waiter.done():
                     waiter.cancel()
                     continue

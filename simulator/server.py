@@ -23,6 +23,7 @@ from shared.errors import InvalidAddress
 from shared.settings import SimSettings
 from simulator import jsjson
 from simulator.events import Event
+from simulator.journal import Journal
 from simulator.peer import Peer, silenceable_connection
 from simulator.protocol import MAX_MESSAGE_BYTES, CloseReason, ConnectionState
 from simulator.rest import WS_PATH, HttpReply, error, route, strip_network
@@ -42,7 +43,7 @@ class Simulator:
     Blocks come every ``600 / speed`` seconds on average, the mempool changes every ``tick_s``
     seconds, and everything random is seeded, so the same seed and anchor give the same chain.
     Control endpoints under ``/_sim/`` (mine, pay, replace, bump, accelerate, evict, silence, offline,
-    inject, stats) drive it in tests and demos.
+    inject, stats, journal) drive it in tests and demos.
     """
 
     def __init__(self, settings: SimSettings) -> None:
@@ -57,6 +58,8 @@ class Simulator:
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._connection_class = silenceable_connection(lambda: self._silent)
+        self.journal = Journal()
+        """What the world announced (also while offline or silent), served at ``/_sim/journal``."""
 
     @property
     def ws_url(self) -> str:
@@ -150,6 +153,7 @@ class Simulator:
             self._dispatch(self.world.advance(time.time()))
 
     def _dispatch(self, events: list[Event]) -> None:
+        self.journal.record(events, int(time.time() * 1000))
         if self._silent:
             return
         for event in events:
@@ -309,6 +313,8 @@ class Simulator:
             return _ok({"sent": await self.inject(arg("frame"))})
         if action == "stats":
             return _ok(self.stats().to_dict())
+        if action == "journal":
+            return _ok(self.journal.to_dict(int(arg("after_ms", "0") or 0)))
         return error(HTTPStatus.NOT_FOUND, f"unknown control action: {action}")
 
     def _tx_control(self, action: str, txid: str, rate: float | None) -> HttpReply:

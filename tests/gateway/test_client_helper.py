@@ -167,3 +167,32 @@ async def test_the_helper_survives_a_gateway_restart_without_losing_events(
         finally:
             await redis.aclose()
         assert ids == [int(entry_id.split("-")[0]) for entry_id, _ in entries], "no event lost or repeated"
+
+
+async def test_a_stream_cancelled_while_waiting_leaves_no_task_behind(
+    gateway_client: tuple[Gateway, Client[Any]],
+) -> None:
+    """Cancelling the loop mid-call must not leave the helper's waiter on its queue pending (it was
+    destroyed pending later: "Task was destroyed but it is pending!", seen by the fault checker)."""
+    _, client = gateway_client
+
+    def queue_waiters() -> list[asyncio.Task[Any]]:
+        return [
+            task
+            for task in asyncio.all_tasks()
+            if not task.done() and getattr(task.get_coro(), "__qualname__", "") == "Queue.get"
+        ]
+
+    before = len(queue_waiters())
+
+    async def consume() -> None:
+        async for _ in stream(client, "stream_blocks", max_events=2, timeout_s=30):
+            pass
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.5)  # inside a call, waiting for events that do not come
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    await asyncio.sleep(0.05)
+    assert len(queue_waiters()) == before
