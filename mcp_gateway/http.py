@@ -1,5 +1,7 @@
 """The gateway's HTTP app: MCP at ``/mcp`` (stateless Streamable HTTP, SSE on), plus the probes.
 
+The hot request (a 2026-07-28 ``tools/call`` of a topic stream tool) is answered by the fast path
+(:mod:`mcp_gateway.fastpath`) behind FastMCP's Host/Origin guard; everything else by FastMCP.
 ``/healthz``, ``/readyz`` and ``/metrics`` sit outside the Host/Origin guard and the optional bearer
 token, so Kubernetes probes and Prometheus reach them by pod IP. ``/mcp`` is guarded.
 """
@@ -22,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_gateway.fastpath import FastPath
 from mcp_gateway.gateway import Gateway
 from shared.metrics import metrics_endpoint
 
@@ -122,7 +125,7 @@ def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[Collec
     settings = gateway.settings
     mcp_app = mcp.http_app(
         path=MCP_PATH,
-        middleware=[Middleware(JsonRpcIdCheck)],
+        middleware=[Middleware(FastPath, gateway=gateway, mcp=mcp, path=MCP_PATH), Middleware(JsonRpcIdCheck)],
         stateless_http=True,
         json_response=False,
         host_origin_protection=settings.dns_rebinding_protection,

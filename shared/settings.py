@@ -283,6 +283,11 @@ class GatewaySettings(BusSettings):
     stale_after_s: float = Field(
         default=90.0, gt=0, description="Upstream data older than this is reported stale, seconds."
     )
+    fast_path: bool = Field(
+        default=True,
+        description="Answer 2026-07-28 tools/call requests of the topic stream tools with the gateway's own "
+        "lean handler (same bytes, less memory and CPU per call); false sends every request through FastMCP.",
+    )
     dns_rebinding_protection: bool = Field(
         default=True, description="Reject requests whose Host or Origin is not allowed."
     )
