@@ -56,7 +56,8 @@ from mcp_gateway.tools.keepalive import CallProgress
 from mcp_gateway.tools.progress import ProgressFrames
 from mcp_gateway.tools.streams import TOPIC_TOOLS, request_parser, topic_answer
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fastmcp.server.server")
+"""FastMCP's logger of tool calls: the fast path's lines about a call are FastMCP's, filtered the same way."""
 
 BODY_LIMIT = 64 * 1024
 """Bodies larger than this go to FastMCP (a stream call's body is a few hundred bytes)."""
