@@ -91,10 +91,26 @@ class FastCall:
 
 
 class FastPath:
-    """ASGI middleware in front of FastMCP's MCP endpoint: answers the hot request, passes the rest on."""
+    """ASGI middleware in front of the gateway's app: answers the hot request, passes the rest on.
 
-    def __init__(self, app: ASGIApp, gateway: Gateway, mcp: FastMCP, path: str) -> None:
+    ``authorized`` (the bearer check, if any) and ``guard`` (which wraps the fast handler in FastMCP's
+    Host/Origin guard) are the checks the app makes before FastMCP's endpoint: a request the bearer
+    check refuses goes to the app (which answers 401); one the guard refuses gets the guard's answer.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gateway: Gateway,
+        mcp: FastMCP,
+        *,
+        path: str,
+        authorized: Callable[[Scope], bool] | None = None,
+        guard: Callable[[ASGIApp], ASGIApp] | None = None,
+    ) -> None:
         self._app = app
+        self._authorized = authorized
+        self._guarded = guard(self._serve) if guard is not None else self._serve
         self._gateway = gateway
         self._mcp = mcp
         self._path = path
@@ -105,9 +121,12 @@ class FastPath:
         self._stamp = sdk.server_info_stamp(mcp)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._enabled or not self._hot(scope):
+        if not self._enabled or not self._hot(scope) or (self._authorized is not None and not self._authorized(scope)):
             await self._app(scope, receive, send)
             return
+        await self._guarded(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         messages, body, complete = await _read_body(receive, BODY_LIMIT)
         call = await self._recognize(scope, body) if complete else None
         if call is None:

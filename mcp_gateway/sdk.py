@@ -18,6 +18,9 @@ with a structural check and a public fallback, so upgrading either package is a 
 * :func:`call_result_wire`: the wire form of a ``tools/call`` result as FastMCP and the SDK's runner
   shape it (``_normalize_call_tool_result``, ``ServerRunner._serialize``), rebuilt from public parts
   (``ToolResult.to_mcp_result``, ``mcp_types.methods.serialize_server_result``, ``Server.server_info_stamp``).
+* :func:`host_origin_guard`: FastMCP's Host/Origin guard built as ``http_app`` builds it (its private
+  ``_host_origin_guard_middleware``). Fallback: the public ``HostOriginGuardMiddleware`` with the same
+  mapping (``True``: strict).
 * :func:`masked_tool_error`: the ``ToolError`` FastMCP turns an unexpected exception of a tool into.
 
 :data:`TESTED` names the versions these were checked against; any other version logs one warning at
@@ -36,6 +39,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.server.http import HostOriginGuardMiddleware
 from fastmcp.tools import ToolResult
 from fastmcp.utilities.exceptions import get_http_status_code, is_timeout_error
 from mcp.server.lowlevel.server import NotificationOptions, Server
@@ -49,11 +53,17 @@ from mcp_types import (
 )
 from mcp_types.methods import serialize_server_result
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
 TESTED: dict[str, tuple[str, ...]] = {"fastmcp": ("4.1.2",), "mcp": ("2.3.0",)}
 """Package versions whose private internals this module was checked against."""
+
+try:  # private: how http_app builds its Host/Origin guard from its arguments
+    from fastmcp.server.http import _host_origin_guard_middleware
+except ImportError:  # pragma: no cover - the public class with the tested version's mapping
+    _host_origin_guard_middleware = None  # type: ignore[assignment]
 
 try:  # private: the modern entry's SSE response headers and deferral / ping interval
     from mcp.server._streamable_http_modern import _SSE_HEADERS as _SDK_SSE_HEADERS
@@ -263,3 +273,21 @@ def masked_tool_error(tool: str, exc: Exception) -> ToolError:
     if is_timeout_error(exc):
         return ToolError("Upstream request timed out, please retry")
     return ToolError(f"Error calling tool {tool!r}")
+
+
+def host_origin_guard(
+    app: ASGIApp, *, host_origin_protection: bool, allowed_hosts: list[str], allowed_origins: list[str]
+) -> ASGIApp:
+    """``app`` behind the Host/Origin guard ``FastMCP.http_app`` puts in front of its endpoint for the same
+    arguments (``app`` itself when protection is off)."""
+    if _host_origin_guard_middleware is not None:
+        middleware = _host_origin_guard_middleware(host_origin_protection, allowed_hosts, allowed_origins)
+        if middleware is None:
+            return app
+        guarded: ASGIApp = middleware.cls(app, *middleware.args, **middleware.kwargs)
+        return guarded
+    if not host_origin_protection:  # pragma: no cover - the fallback
+        return app
+    return HostOriginGuardMiddleware(  # pragma: no cover - the fallback
+        app, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, mode="strict"
+    )

@@ -56,10 +56,9 @@ async def exchange(port: int, headers: dict[str, str], body: bytes, *, timeout_s
     """POST ``body`` to ``/mcp`` and read the whole response."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        writer.write(
-            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-        )
+        fields = {"Host": f"127.0.0.1:{port}", **headers}
+        head = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        writer.write(f"POST /mcp HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await writer.drain()
         async with asyncio.timeout(timeout_s):
             return await _read_response(reader)

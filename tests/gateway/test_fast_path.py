@@ -296,3 +296,36 @@ def test_the_fast_path_validates_with_the_tools_signature() -> None:
     assert tool is not None
     parser_schema = compact(TypeAdapter(cast(Any, request_parser(gateway))).json_schema())
     assert parser_schema == tool.parameters
+
+
+async def test_guards_answer_before_the_fast_path_as_before(pair: Pair, feed: FakeFeed) -> None:
+    await feed.stats(5.0)
+    for extra in ({"Host": "evil.example"}, {"Origin": "https://evil.example"}):
+        headers, body = modern_call("stream_stats", {"want": False}, extra_headers=extra)
+        fast, slow = await pair.both(headers, body)
+        assert_same(fast, slow)
+        assert fast.status in (403, 421)
+    assert pair.fast.fast_calls() == 0
+
+
+async def test_the_bearer_token_is_checked_first(twins: Twins, feed: FakeFeed) -> None:
+    await feed.status()
+    await feed.stats(5.0)
+    answers = []
+    for fast, backend in zip((True, False), twins.buses, strict=True):
+        settings = GatewaySettings(host="127.0.0.1", port=0, fast_path=fast, auth_token="s3cret")
+        gateway = Gateway(settings, backend)
+        http = bind_http(gateway)
+        await http.start()
+        try:
+            for token in (None, "wrong", "s3cret"):
+                extra = {"Authorization": f"Bearer {token}"} if token else {}
+                answers.append(
+                    await exchange(http.port, *modern_call("stream_stats", {"want": False}, extra_headers=extra))
+                )
+        finally:
+            await http.stop()
+        assert gateway.metrics.fast_path_calls.labels("stream_stats")._value.get() == (1 if fast else 0)
+    for fast_answer, slow_answer in zip(answers[:3], answers[3:], strict=True):
+        assert_same(fast_answer, slow_answer)
+    assert [answer.status for answer in answers[:3]] == [401, 401, 200]
