@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 from fastmcp import Client as FastMCPClient
 from mcp import Client as SdkClient
-from pydantic import TypeAdapter
+from pydantic import SecretStr, TypeAdapter
 
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.main import bind_http
@@ -313,7 +313,7 @@ async def test_the_bearer_token_is_checked_first(twins: Twins, feed: FakeFeed) -
     await feed.stats(5.0)
     answers = []
     for fast, backend in zip((True, False), twins.buses, strict=True):
-        settings = GatewaySettings(host="127.0.0.1", port=0, fast_path=fast, auth_token="s3cret")
+        settings = GatewaySettings(host="127.0.0.1", port=0, fast_path=fast, auth_token=SecretStr("s3cret"))
         gateway = Gateway(settings, backend)
         http = bind_http(gateway)
         await http.start()
