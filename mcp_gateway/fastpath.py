@@ -127,14 +127,20 @@ class FastPath:
         await self._guarded(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        messages, body, complete = await _read_body(receive, BODY_LIMIT)
-        call = await self._recognize(scope, body) if complete else None
+        call = await self._take(scope, receive, send)
         if call is None:
-            await self._app(scope, _replaying(messages, receive), send)
             return
         self._gateway.metrics.fast_path_calls.labels(call.tool).inc()
         buffer = FrameBuffer()
         await write_reply(lambda: self._answer(call, buffer), buffer, scope, receive, send)
+
+    async def _take(self, scope: Scope, receive: Receive, send: Send) -> FastCall | None:
+        """The call to answer; or None once the request went to the app (the body is not kept for the call)."""
+        messages, body, complete = await _read_body(receive, BODY_LIMIT)
+        call = await self._recognize(scope, body) if complete else None
+        if call is None:
+            await self._app(scope, _replaying(messages, receive), send)
+        return call
 
     def _hot(self, scope: Scope) -> bool:
         """What the headers alone tell: a modern POST to the endpoint calling one of the fast tools."""
@@ -168,6 +174,7 @@ class FastPath:
             return None
         params = decoded["params"]
         tool, arguments = params["name"], params.get("arguments", {})
+        tool = next(name for name in self._topics if name == tool)  # the long-lived string, not the body's
         if self._mcp_param_rejected(tool, arguments, headers):
             return None
         try:
