@@ -57,7 +57,7 @@ from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
-TESTED: dict[str, tuple[str, ...]] = {"fastmcp": ("4.1.2",), "mcp": ("2.3.0",)}
+TESTED: dict[str, tuple[str, ...]] = {"fastmcp": ("4.1.2", "4.2.3"), "mcp": ("2.3.0",)}
 """Package versions whose private internals this module was checked against."""
 
 try:  # private: how http_app builds its Host/Origin guard from its arguments
