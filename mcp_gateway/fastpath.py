@@ -117,8 +117,8 @@ class FastPath:
         self._topics = {spec.name: spec.topic for spec in TOPIC_TOOLS}
         self._names = {name.encode() for name in self._topics}
         self._arguments: TypeAdapter[Any] = TypeAdapter(cast(Any, request_parser(gateway)))  # validates, parses
-        self._enabled = gateway.settings.fast_path and not sdk.caches_tool_calls(mcp)
         self._stamp = sdk.server_info_stamp(mcp)
+        self._enabled = gateway.settings.fast_path and self._stamp is not None and not sdk.caches_tool_calls(mcp)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._enabled or not self._hot(scope) or (self._authorized is not None and not self._authorized(scope)):
@@ -211,7 +211,8 @@ class FastPath:
             model = sdk.call_result_model(result)
         except FastMCPError as exc:  # a refusal or a masked failure: an error result, as FastMCP returns it
             model = sdk.error_result_model(exc)
-        return sdk.reply_json(call.request_id, sdk.call_result_wire(model, call.version, self._stamp or {}))
+        stamp = self._stamp or {}  # there is one whenever the fast path is on
+        return sdk.reply_json(call.request_id, sdk.call_result_wire(model, call.version, stamp))
 
 
 def _well_formed(decoded: Any) -> bool:

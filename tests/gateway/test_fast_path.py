@@ -329,3 +329,23 @@ async def test_the_bearer_token_is_checked_first(twins: Twins, feed: FakeFeed) -
     for fast_answer, slow_answer in zip(answers[:3], answers[3:], strict=True):
         assert_same(fast_answer, slow_answer)
     assert [answer.status for answer in answers[:3]] == [401, 401, 200]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("boom"), TimeoutError()])
+async def test_an_unexpected_failure_is_masked_identically(
+    pair: Pair, feed: FakeFeed, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    from mcp_gateway import fastpath
+    from mcp_gateway.tools import streams
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(fastpath, "topic_answer", failing)
+    monkeypatch.setattr(streams, "topic_answer", failing)
+    await feed.stats(5.0)
+    fast, slow = await pair.both(*modern_call("stream_stats", {"want": False}))
+    assert_same(fast, slow)
+    assert b'"isError":true' in fast.body and b"boom" not in fast.body
+    assert pair.fast.fast_calls() == 1
+    assert pair.fast.calls("stream_stats", "tool_error") == pair.slow.calls("stream_stats", "tool_error") == 1
