@@ -171,6 +171,9 @@ async def running_stack(gateway_env: dict[str, str] | None = None) -> AsyncItera
     try:
         await wait_http_ok(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         stack.control = await connect(f"ws://127.0.0.1:{upstream_port}/control", max_size=None)
+        # A stats event on the bus before the first gateway waits for fresh data: a pull of a topic with no
+        # event is a refusal ("no stats event yet"), and the upstream answers `want` with blocks only.
+        await stack.emit(1, 10.0)
         await stack.start_gateway()
         yield stack
     finally:

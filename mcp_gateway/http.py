@@ -1,5 +1,8 @@
 """The gateway's HTTP app: MCP at ``/mcp`` (stateless Streamable HTTP, SSE on), plus the probes.
 
+The hot request (a 2026-07-28 ``tools/call`` of a topic stream tool) is answered by the fast path
+(:mod:`mcp_gateway.fastpath`), in front of the app behind the same bearer check and Host/Origin guard;
+everything else by FastMCP.
 ``/healthz``, ``/readyz`` and ``/metrics`` sit outside the Host/Origin guard and the optional bearer
 token, so Kubernetes probes and Prometheus reach them by pod IP. ``/mcp`` is guarded.
 """
@@ -22,6 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_gateway import sdk
+from mcp_gateway.fastpath import FastPath
 from mcp_gateway.gateway import Gateway
 from shared.metrics import metrics_endpoint
 
@@ -37,17 +42,20 @@ class BearerAuth:
         self._app = app
         self._expected = f"Bearer {token}".encode()
 
+    def authorized(self, scope: Scope) -> bool:
+        """Whether the request carries the token."""
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        return hmac.compare_digest(given, self._expected)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                response = JSONResponse(
-                    {"error": "unauthorized", "detail": "send 'Authorization: Bearer <token>'"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="mempool-ws"'},
-                )
-                await response(scope, receive, send)
-                return
+        if scope["type"] == "http" and not self.authorized(scope):
+            response = JSONResponse(
+                {"error": "unauthorized", "detail": "send 'Authorization: Bearer <token>'"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="mempool-ws"'},
+            )
+            await response(scope, receive, send)
+            return
         await self._app(scope, receive, send)
 
 
@@ -117,21 +125,23 @@ async def _invalid_request(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[CollectorRegistry] = ()) -> Starlette:
+def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[CollectorRegistry] = ()) -> ASGIApp:
     """The ASGI app of one gateway process (``extra_registries`` join ``/metrics``, e.g. the ingestor's)."""
     settings = gateway.settings
+    protection, hosts, origins = settings.dns_rebinding_protection, settings.allowed_hosts, settings.allowed_origins
     mcp_app = mcp.http_app(
         path=MCP_PATH,
         middleware=[Middleware(JsonRpcIdCheck)],
         stateless_http=True,
         json_response=False,
-        host_origin_protection=settings.dns_rebinding_protection,
-        allowed_hosts=settings.allowed_hosts,
-        allowed_origins=settings.allowed_origins,
+        host_origin_protection=protection,
+        allowed_hosts=hosts,
+        allowed_origins=origins,
     )
     guarded: ASGIApp = mcp_app
+    bearer = None
     if settings.auth_token is not None:
-        guarded = BearerAuth(mcp_app, settings.auth_token.get_secret_value())
+        guarded = bearer = BearerAuth(mcp_app, settings.auth_token.get_secret_value())
     started = time.time()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -149,7 +159,7 @@ def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[Collec
         }
         return JSONResponse(body, status_code=200 if availability.ready else 503)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -157,4 +167,16 @@ def create_app(gateway: Gateway, mcp: FastMCP, extra_registries: Sequence[Collec
             Mount("/", app=guarded),
         ],
         lifespan=mcp_app.lifespan,
+    )
+    # In front of everything: the hot request skips the routing and middleware layers (each held for the
+    # whole of a waiting call), behind the same bearer check and the same Host/Origin guard as FastMCP's.
+    return FastPath(
+        app,
+        gateway,
+        mcp,
+        path=MCP_PATH,
+        authorized=bearer.authorized if bearer is not None else None,
+        guard=lambda inner: sdk.host_origin_guard(
+            inner, host_origin_protection=protection, allowed_hosts=hosts, allowed_origins=origins
+        ),
     )

@@ -22,6 +22,12 @@ class GatewayMetrics:
         self.tool_duration = Histogram(
             "gateway_tool_duration_seconds", "MCP tool call duration.", ["tool"], buckets=LATENCY_BUCKETS_S, registry=r
         )
+        self.fast_path_calls = Counter(
+            "gateway_fast_path_calls_total",
+            "Tool calls answered by the gateway's fast path instead of FastMCP, by tool.",
+            ["tool"],
+            registry=r,
+        )
         self.active_streams = Gauge("gateway_active_streams", "Stream calls waiting for events now.", registry=r)
         self.events_delivered = Counter(
             "gateway_events_delivered_total", "Events delivered to callers, by topic.", ["topic"], registry=r

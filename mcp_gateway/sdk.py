@@ -12,6 +12,16 @@ with a structural check and a public fallback, so upgrading either package is a 
   caller uses the public ``ctx.report_progress``.
 * :func:`sse_frame`: the SDK's SSE framing of a JSON-RPC message (``_sse_event``), rebuilt from public
   models so tests and the fast path can compare against it.
+* :data:`SSE_HEADERS` and :data:`SSE_PING_INTERVAL_S`: the response headers of the modern entry's SSE
+  answer and its deferral / keep-alive ping interval (``_SSE_HEADERS``, ``_SSE_PING_INTERVAL``).
+  Fallback: the values of the tested version.
+* :func:`call_result_wire`: the wire form of a ``tools/call`` result as FastMCP and the SDK's runner
+  shape it (``_normalize_call_tool_result``, ``ServerRunner._serialize``), rebuilt from public parts
+  (``ToolResult.to_mcp_result``, ``mcp_types.methods.serialize_server_result``, ``Server.server_info_stamp``).
+* :func:`host_origin_guard`: FastMCP's Host/Origin guard built as ``http_app`` builds it (its private
+  ``_host_origin_guard_middleware``). Fallback: the public ``HostOriginGuardMiddleware`` with the same
+  mapping (``True``: strict).
+* :func:`masked_tool_error`: the ``ToolError`` FastMCP turns an unexpected exception of a tool into.
 
 :data:`TESTED` names the versions these were checked against; any other version logs one warning at
 startup (:func:`check_versions`) and the structural checks pick the fallbacks where shapes changed.
@@ -28,13 +38,50 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from fastmcp import Context, FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.server.http import HostOriginGuardMiddleware
+from fastmcp.tools import ToolResult
+from fastmcp.utilities.exceptions import get_http_status_code, is_timeout_error
 from mcp.server.lowlevel.server import NotificationOptions, Server
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
+from mcp_types import (
+    SERVER_INFO_META_KEY,
+    CallToolResult,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCResponse,
+    TextContent,
+)
+from mcp_types.methods import serialize_server_result
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
-TESTED: dict[str, tuple[str, ...]] = {"fastmcp": ("4.1.2",), "mcp": ("2.3.0",)}
+TESTED: dict[str, tuple[str, ...]] = {"fastmcp": ("4.1.2", "4.2.3"), "mcp": ("2.3.0",)}
 """Package versions whose private internals this module was checked against."""
+
+try:  # private: how http_app builds its Host/Origin guard from its arguments
+    from fastmcp.server.http import _host_origin_guard_middleware
+except ImportError:  # pragma: no cover - the public class with the tested version's mapping
+    _host_origin_guard_middleware = None  # type: ignore[assignment]
+
+try:  # private: the modern entry's SSE response headers and deferral / ping interval
+    from mcp.server._streamable_http_modern import _SSE_HEADERS as _SDK_SSE_HEADERS
+    from mcp.server._streamable_http_modern import _SSE_PING_INTERVAL as _SDK_SSE_PING_INTERVAL
+except ImportError:  # pragma: no cover - the values of the tested version
+    _SDK_SSE_HEADERS = [  # type: ignore[misc]
+        (b"content-type", b"text/event-stream"),
+        (b"cache-control", b"no-cache, no-transform"),
+        (b"connection", b"keep-alive"),
+        (b"x-accel-buffering", b"no"),
+    ]
+    _SDK_SSE_PING_INTERVAL = 15.0
+
+SSE_HEADERS: list[tuple[bytes, bytes]] = list(_SDK_SSE_HEADERS)
+"""Response headers of a 2026-07-28 ``tools/call`` answered as a stream."""
+SSE_PING_INTERVAL_S: float = float(_SDK_SSE_PING_INTERVAL)
+"""A modern call that emits nothing for this long commits to SSE (then a ``: ping`` after each such pause)."""
+SSE_PING = b": ping\r\n\r\n"
 
 try:  # private: the modern-era HTTP dispatch context (holds the SSE sink and the progress token)
     from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext as _ExchangeContext
@@ -163,3 +210,84 @@ def sse_frame(message: JSONRPCResponse | JSONRPCError | JSONRPCNotification) -> 
 
 CLOSED_STREAM = (anyio.ClosedResourceError, anyio.BrokenResourceError)
 """What sending on a response stream whose request has ended raises."""
+
+
+def server_info_stamp(mcp: FastMCP) -> dict[str, Any] | None:
+    """What the SDK stamps into a 2026-07-28 result's ``_meta`` (None: no SDK server to ask)."""
+    server = low_level_server(mcp)
+    return server.server_info_stamp if server is not None else None
+
+
+def caches_tool_calls(mcp: FastMCP) -> bool:
+    """Whether the SDK server adds cache hints to ``tools/call`` results (the fast path then stays off)."""
+    server = low_level_server(mcp)
+    return server is None or "tools/call" in getattr(server, "cache_hints", {})
+
+
+def call_result_model(result: ToolResult) -> CallToolResult:
+    """The ``CallToolResult`` FastMCP answers a tool's :class:`ToolResult` with."""
+    raw = result.to_mcp_result()
+    if isinstance(raw, CallToolResult):
+        return raw
+    if isinstance(raw, tuple):
+        content, structured = raw
+        return CallToolResult(content=content, structured_content=structured)
+    return CallToolResult(content=raw)
+
+
+def error_result_model(exc: Exception) -> CallToolResult:
+    """The ``CallToolResult`` FastMCP answers a tool-visible error (a ``FastMCPError``) with."""
+    return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+
+
+def call_result_wire(model: CallToolResult, version: str, stamp: dict[str, Any]) -> dict[str, Any]:
+    """The ``result`` member of the reply to a ``tools/call`` in protocol ``version``, as the SDK's runner
+    shapes it: the surface of that version, ``resultType`` and the server-info stamp (2026-07-28)."""
+    dumped = model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    dumped = serialize_server_result("tools/call", version, dumped)
+    if version in MODERN_PROTOCOL_VERSIONS:
+        if dumped.get("resultType") is None:
+            dumped["resultType"] = "complete"
+        meta = dumped.get("_meta")
+        if meta is None:
+            dumped["_meta"] = {SERVER_INFO_META_KEY: stamp}
+        elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
+            dumped["_meta"] = {**meta, SERVER_INFO_META_KEY: stamp}
+    return dumped
+
+
+def reply_json(request_id: str | int, result: dict[str, Any]) -> str:
+    """The JSON of a JSON-RPC reply carrying ``result``, as the SDK's modern entry writes it."""
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}, separators=(",", ":"))
+
+
+def sse_data_frame(data: str) -> bytes:
+    """One SSE ``event: message`` frame carrying ``data`` (one JSON text), as the SDK frames it."""
+    return f"event: message\r\ndata: {data}\r\n\r\n".encode()
+
+
+def masked_tool_error(tool: str, exc: Exception) -> ToolError:
+    """The ``ToolError`` FastMCP (``mask_error_details=True``) reports an unexpected exception of ``tool`` as."""
+    if get_http_status_code(exc) == 429:
+        return ToolError("Rate limited by upstream API, please retry later")
+    if is_timeout_error(exc):
+        return ToolError("Upstream request timed out, please retry")
+    return ToolError(f"Error calling tool {tool!r}")
+
+
+def host_origin_guard(
+    app: ASGIApp, *, host_origin_protection: bool, allowed_hosts: list[str], allowed_origins: list[str]
+) -> ASGIApp:
+    """``app`` behind the Host/Origin guard ``FastMCP.http_app`` puts in front of its endpoint for the same
+    arguments (``app`` itself when protection is off)."""
+    if _host_origin_guard_middleware is not None:
+        middleware = _host_origin_guard_middleware(host_origin_protection, allowed_hosts, allowed_origins)
+        if middleware is None:
+            return app
+        guarded: ASGIApp = middleware.cls(app, *middleware.args, **middleware.kwargs)
+        return guarded
+    if not host_origin_protection:  # pragma: no cover - the fallback
+        return app
+    return HostOriginGuardMiddleware(  # pragma: no cover - the fallback
+        app, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, mode="strict"
+    )

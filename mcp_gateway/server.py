@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types
 from fastmcp import FastMCP
-from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
 from mcp_gateway import listen, prompts, resources, sdk
+from mcp_gateway.callmetrics import counted_call
 from mcp_gateway.gateway import Gateway
 from mcp_gateway.tools import address, alert, health, streams, tx
 from mcp_gateway.tools.explain import PlainValidationErrors
@@ -41,25 +39,8 @@ class ToolMetrics(Middleware):
         context: MiddlewareContext[mcp_types.CallToolRequestParams],
         call_next: CallNext[mcp_types.CallToolRequestParams, Any],
     ) -> Any:
-        name = context.message.name
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = await call_next(context)
-            outcome = "ok"
-            return result
-        except (ToolError, ValidationError, NotFoundError) as exc:  # refused with a clear message, not a failure
-            outcome = "tool_error"
-            refusal = "invalid_parameter" if isinstance(exc, ValidationError) else getattr(exc, "refusal", None)
-            if refusal is not None:
-                self._metrics.refusals.labels(refusal).inc()
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        finally:
-            self._metrics.tool_calls.labels(name, outcome).inc()
-            self._metrics.tool_duration.labels(name).observe(time.perf_counter() - started)
+        with counted_call(self._metrics, context.message.name):
+            return await call_next(context)
 
 
 async def _serve_input_schemas(server: FastMCP) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,21 +100,43 @@ class _Collector:
         """Start, then follow until full or the deadline; ride out bus errors until the deadline.
 
         Raises the last :class:`~shared.errors.BusError` when the deadline came while the bus still failed.
+        The retry machinery (a stop event, a timer, the retry state) is built only once the bus has failed:
+        thousands of calls wait at once, nearly always on a bus that answers.
         """
+        try:
+            await self._step(cursor, subscriber)
+            return
+        except BusError as error:
+            first_error = error
+            self._note(error)
+            if time.monotonic() >= self.deadline:
+                raise
+        await self._retry(cursor, subscriber, first_error)
+
+    def _note(self, error: BaseException) -> None:
+        if isinstance(error, BusError):
+            self.result.bus_trouble = bus_state(error)
+
+    async def _retry(self, cursor: Cursor | None, subscriber: Subscriber, first_error: BusError) -> None:
+        """Try again after ``first_error`` (backing off, as from a first failed attempt) until the deadline."""
         deadline_passed = asyncio.Event()
         timer = asyncio.get_running_loop().call_at(self.deadline, deadline_passed.set)  # loop time is monotonic
-        last_error: list[BaseException] = []
+        last_error: list[BaseException] = [first_error]
 
         def note(error: BaseException) -> None:
             last_error[:] = [error]
-            if isinstance(error, BusError):
-                self.result.bus_trouble = bus_state(error)
+            self._note(error)
 
         try:
+            with contextlib.suppress(TimeoutError):  # the first pause, as tenacity's after a first failure
+                async with asyncio.timeout(random.uniform(BUS_RETRY_FIRST_S / 2, BUS_RETRY_FIRST_S)):
+                    await deadline_passed.wait()
+            if deadline_passed.is_set():
+                raise first_error
             async for attempt in retrying(
                 f"read {self.topic} events",
                 on=BusError,
-                first_s=BUS_RETRY_FIRST_S,
+                first_s=BUS_RETRY_FIRST_S * 2,
                 max_s=BUS_RETRY_MAX_S,
                 stop=deadline_passed,
                 on_retry=note,
@@ -124,9 +147,7 @@ class _Collector:
                     return
         finally:
             timer.cancel()
-        if last_error:
-            raise last_error[0]
-        await self._step(cursor, subscriber)  # the deadline passed before a first attempt: one, then
+        raise last_error[0]
 
     async def _step(self, cursor: Cursor | None, subscriber: Subscriber) -> None:
         if not self.started:

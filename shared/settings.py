@@ -253,10 +253,12 @@ class GatewaySettings(BusSettings):
         default=256, ge=1, description="Events buffered per waiting call; beyond it the oldest are dropped."
     )
     max_concurrent_streams: int = Field(
-        default=1_500,
+        default=2_500,
         ge=1,
-        description="Stream calls one process holds at once; beyond it calls get 'busy'. Each open call "
-        "costs about 85 KB, so the default fits a 256 MiB pod (see BENCHMARKS.md); raise it with the memory.",
+        description="Stream calls one process holds at once; beyond it calls get 'busy'. An open call costs about "
+        "31 KiB when the fast path answers it (2026-07-28 clients) and about 106 KiB through FastMCP (handshake-era "
+        "clients; track_address, track_tx, alert_when), so the default fits a 384 MiB pod whatever the mix "
+        "(see BENCHMARKS.md); raise it with the memory.",
     )
     shutdown_drain_s: float = Field(
         default=2.0,
@@ -282,6 +284,11 @@ class GatewaySettings(BusSettings):
     )
     stale_after_s: float = Field(
         default=90.0, gt=0, description="Upstream data older than this is reported stale, seconds."
+    )
+    fast_path: bool = Field(
+        default=True,
+        description="Answer 2026-07-28 tools/call requests of the topic stream tools with the gateway's own "
+        "lean handler (same bytes, less memory and CPU per call); false sends every request through FastMCP.",
     )
     dns_rebinding_protection: bool = Field(
         default=True, description="Reject requests whose Host or Origin is not allowed."

@@ -246,6 +246,16 @@ def freshness_phrase(freshness: dict[str, Any]) -> str | None:
     return f"service {freshness['status']}: {reasons[0] if reasons else 'see health'}"
 
 
+ProgressSource = Context | CallProgress
+"""Where a waiting call's progress goes: the FastMCP context of the call, or a channel made for it (the
+fast path's, :mod:`mcp_gateway.fastpath`)."""
+
+
+def progress_of(gateway: Gateway, source: ProgressSource) -> CallProgress:
+    """The progress channel of a call from its :data:`ProgressSource`."""
+    return source if isinstance(source, CallProgress) else call_progress(gateway, source)
+
+
 def call_progress(gateway: Gateway, ctx: Context) -> CallProgress:
     """The progress channel of a call: straight onto its HTTP stream when possible, else through the SDK."""
     direct = direct_progress(ctx)
@@ -383,7 +393,7 @@ async def pull(
 
 async def wait(
     gateway: Gateway,
-    ctx: Context,
+    ctx: ProgressSource,
     request: StreamRequest,
     topic: Topics,
     accept: EventFilter | None = None,
@@ -408,7 +418,7 @@ async def wait(
 
 async def collect_waiting(
     gateway: Gateway,
-    ctx: Context,
+    ctx: ProgressSource,
     request: StreamRequest,
     topic: Topics,
     *,
@@ -419,7 +429,7 @@ async def collect_waiting(
     """What :func:`wait` gathers (pushing each event, keeping the call alive while quiet), and the
     availability to report with it; ``stop_when`` and ``with_current`` as in :func:`collect`."""
     await admit(gateway, request.network)
-    progress = call_progress(gateway, ctx)
+    progress = progress_of(gateway, ctx)
     async with gateway.stream_slot(), progress.keeping_alive(request.deadline):
         collected = await collect_or_explain(
             gateway,

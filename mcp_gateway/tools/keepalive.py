@@ -36,7 +36,11 @@ def is_keepalive(message: str | None) -> bool:
 
 
 class CallProgress:
-    """Numbers and sends one call's progress notifications; keeps the call alive while it is quiet."""
+    """Numbers and sends one call's progress notifications; keeps the call alive while it is quiet.
+
+    The keep-alive is a loop timer, re-armed after each send; a task runs only to send a keep-alive that
+    is due (a waiting call costs no task of its own for it).
+    """
 
     def __init__(self, send: ProgressSend, interval_s: float) -> None:
         self._send = send
@@ -44,6 +48,9 @@ class CallProgress:
         self._count = 0
         self._started = self._last = time.monotonic()
         self._lock = asyncio.Lock()
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: asyncio.Task[None] | None = None
 
     async def send(self, message: str, deadline: float) -> None:
         """Send ``message`` as the call's next progress notification."""
@@ -58,22 +65,37 @@ class CallProgress:
         if self._interval_s <= 0:
             yield
             return
-        ticker = asyncio.create_task(self._tick(deadline))
+        self._deadline = deadline
+        self._arm()
         try:
             yield
         finally:
-            await cancel_and_wait(ticker)
+            self._deadline = 0.0  # no more keep-alives
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._sending is not None:
+                await cancel_and_wait(self._sending)
 
-    async def _tick(self, deadline: float) -> None:
-        while True:
-            now = time.monotonic()
-            due = self._last + self._interval_s
-            if due > now:
-                await asyncio.sleep(due - now)
-                continue
-            if now >= deadline:
-                return
-            try:
-                await self.send(keepalive_message(now - self._started), deadline)
-            except Exception:  # the caller is gone or stopped reading: the call itself notices
-                return
+    def _arm(self) -> None:
+        """Wake when the call will have been quiet for an interval (loop time is ``time.monotonic()``)."""
+        self._timer = asyncio.get_running_loop().call_at(self._last + self._interval_s, self._due)
+
+    def _due(self) -> None:
+        now = time.monotonic()
+        if now >= self._deadline:
+            return
+        if self._last + self._interval_s > now:  # progress went out meanwhile: wait from there
+            self._arm()
+            return
+        self._sending = asyncio.get_running_loop().create_task(self._keepalive(now - self._started))
+
+    async def _keepalive(self, waited_s: float) -> None:
+        try:
+            await self.send(keepalive_message(waited_s), self._deadline)
+        except Exception:  # the caller is gone or stopped reading: the call itself notices
+            return
+        finally:
+            self._sending = None
+        if self._deadline:
+            self._arm()

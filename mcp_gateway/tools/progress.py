@@ -39,8 +39,27 @@ def progress_message(epoch: str, event_id: str, raw: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _json_string(text: str) -> str:
-    return json.dumps(text)
+def _frame_tail(message: str) -> bytes:
+    """The end of every progress frame carrying ``message``: encoded once per event for all calls."""
+    return f',"message":{json.dumps(message)}}}}}\r\n\r\n'.encode()
+
+
+class ProgressFrames:
+    """The SSE frames of one call's ``notifications/progress``, byte-identical to the SDK's.
+
+    Per call only the progress token (encoded once, in the head) and the counter are spliced in; the
+    message part of a frame is encoded once per event and shared by every call.
+    """
+
+    __slots__ = ("_head",)
+
+    def __init__(self, token: str | int) -> None:
+        head = f'event: message\r\ndata: {{{_METHOD},"params":{{"progressToken":{json.dumps(token)},"progress":'
+        self._head = head.encode()
+
+    def frame(self, progress: int, message: str) -> bytes:
+        """The frame of progress number ``progress`` with ``message``."""
+        return b"".join((self._head, repr(float(progress)).encode(), _frame_tail(message)))
 
 
 def direct_progress(ctx: Context) -> ProgressSender | None:
@@ -49,10 +68,10 @@ def direct_progress(ctx: Context) -> ProgressSender | None:
     if stream is None:
         return None
     sink, token = stream
-    head = f'event: message\r\ndata: {{{_METHOD},"params":{{"progressToken":{json.dumps(token)},"progress":'
+    frames = ProgressFrames(token)
 
     async def send(progress: int, message: str, deadline: float) -> None:
-        frame = f'{head}{float(progress)!r},"message":{_json_string(message)}}}}}\r\n\r\n'.encode()
+        frame = frames.frame(progress, message)
         # A closed stream means the caller is gone; the SDK's notify drops the message the same way.
         with contextlib.suppress(*sdk.CLOSED_STREAM):
             try:

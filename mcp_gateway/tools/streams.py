@@ -2,6 +2,7 @@
 
 # Annotations are evaluated at definition time on purpose: parameter bounds come from the settings.
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastmcp import Context, FastMCP
@@ -16,6 +17,8 @@ from mcp_gateway.tools.common import (
     CursorParam,
     FullParam,
     NetworkParam,
+    ProgressSource,
+    StreamRequest,
     WantParam,
     max_events_param,
     pull,
@@ -83,21 +86,25 @@ def register(mcp: FastMCP, gateway: Gateway) -> None:
         _register_topic(mcp, gateway, spec)
 
 
-def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
+def request_parser(gateway: Gateway) -> Callable[..., StreamRequest]:
+    """The parameters of every topic stream tool, as a function from arguments to a :class:`StreamRequest`.
+
+    The tools' signature (what FastMCP validates and lists) and the fast path's validation
+    (:mod:`mcp_gateway.fastpath`, a ``TypeAdapter`` of this function) are this one signature.
+    """
     settings = gateway.settings
     max_events_type = max_events_param(settings)
     timeout_type = timeout_param(settings)
 
-    async def stream_tool(
+    def parse(
         want: WantParam = True,
         max_events: max_events_type = None,  # type: ignore[valid-type]
         timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
         cursor: CursorParam = None,
         full: FullParam = False,
         network: NetworkParam = settings.network,
-        ctx: Context = CurrentContext(),
-    ) -> ToolResult:
-        request = stream_request(
+    ) -> StreamRequest:
+        return stream_request(
             gateway,
             want=want,
             max_events=max_events,
@@ -106,9 +113,36 @@ def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
             network=network,
             full=full,
         )
-        if not request.want:
-            return await pull(gateway, request, spec.topic)
-        return await wait(gateway, ctx, request, spec.topic)
+
+    return parse
+
+
+async def topic_answer(gateway: Gateway, topic: str, request: StreamRequest, progress: ProgressSource) -> ToolResult:
+    """THE answer of a topic stream call, on any transport: a pull (``want=false``) or a wait."""
+    if not request.want:
+        return await pull(gateway, request, topic)
+    return await wait(gateway, progress, request, topic)
+
+
+def _register_topic(mcp: FastMCP, gateway: Gateway, spec: TopicTool) -> None:
+    settings = gateway.settings
+    max_events_type = max_events_param(settings)
+    timeout_type = timeout_param(settings)
+    parse = request_parser(gateway)
+
+    async def stream_tool(  # the signature of request_parser, plus the context (test_fast_path checks it)
+        want: WantParam = True,
+        max_events: max_events_type = None,  # type: ignore[valid-type]
+        timeout_s: timeout_type = settings.default_timeout_s,  # type: ignore[valid-type]
+        cursor: CursorParam = None,
+        full: FullParam = False,
+        network: NetworkParam = settings.network,
+        ctx: Context = CurrentContext(),
+    ) -> ToolResult:
+        request = parse(
+            want=want, max_events=max_events, timeout_s=timeout_s, cursor=cursor, full=full, network=network
+        )
+        return await topic_answer(gateway, spec.topic, request, ctx)
 
     stream_tool.__name__ = stream_tool.__qualname__ = spec.name
     register_tool(

@@ -21,8 +21,19 @@ from shared.events import Event
 log = logging.getLogger(__name__)
 
 
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class Subscriber:
-    """One local consumer of a channel (or of several: their events arrive in one buffer, in arrival order)."""
+    """One local consumer of a channel (or of several: their events arrive in one buffer, in arrival order).
+
+    Thousands wait at once, so a subscriber is small: slots, and a bare future (only while its consumer
+    waits) with a loop timer instead of an ``asyncio.Event`` and a timeout context.
+    """
+
+    __slots__ = ("_buffer", "_capacity", "_closed", "_resync", "_waiter", "channel", "channels", "dropped")
 
     def __init__(self, channel: str, capacity: int, channels: frozenset[str] | None = None) -> None:
         self.channel = channel
@@ -32,7 +43,12 @@ class Subscriber:
         self._buffer: deque[Event] = deque()
         self._resync: str | None = None
         self._closed = False
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def push(self, event: Event) -> bool:
         """Buffer ``event``; return False when the oldest buffered event had to be dropped for it."""
@@ -43,18 +59,18 @@ class Subscriber:
             self._resync = "slow consumer: buffer full"
             kept = False
         self._buffer.append(event)
-        self._ready.set()
+        self._wake()
         return kept
 
     def request_resync(self, reason: str) -> None:
         """Tell the consumer that live delivery may have lost events."""
         self._resync = reason
-        self._ready.set()
+        self._wake()
 
     def close(self) -> None:
         """Wake the consumer for good; :meth:`get` returns None from now on."""
         self._closed = True
-        self._ready.set()
+        self._wake()
 
     @property
     def pending(self) -> int:
@@ -72,11 +88,16 @@ class Subscriber:
                 return self._buffer.popleft()
             if self._closed:
                 return None
-            self._ready.clear()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _time_out, waiter) if timeout is not None else None
             try:
-                async with asyncio.timeout(timeout):  # unlike wait_for, no task per wait
-                    await self._ready.wait()
-            except TimeoutError:
+                woken = await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not woken:
                 return None
 
 
