@@ -119,9 +119,10 @@ class Report:
                 "lost 5 of about 1,700 mempool arrivals without a gap notice (9 of the 10 confirmed later):",
                 "after a `track_address` consumer was killed (its lease is released at once, so the address",
                 "goes untracked until it resumes from its cursor) and after Redis restarted empty (the leases",
-                "go with the data until the gateways renew them, we think). The activity of an address nobody tracks is",
-                "not marked; open. With seed 23 one payment entered the mempool and was confirmed within 0.2 s",
-                "while its consumer was down, and was never delivered nor marked: that run's only violation.",
+                "go with the data until the gateways renew them, we think). The activity of an address nobody",
+                "tracks is not marked; open. With seed 23 one payment entered the mempool and was confirmed",
+                "within 0.2 s while its consumer was down, and was never delivered nor marked: that run's only",
+                "violation.",
                 "",
             ]
         )
