@@ -191,7 +191,7 @@ class _Coverage:
                     return "exact"
         for entry in missed:
             low, high = self._ingest_span(entries, delivered, entry)
-            if any(gap.from_ms < high and gap.to_ms >= low for gap in self.gaps):
+            if any(gap.from_ms <= high and gap.to_ms >= low for gap in self.gaps):
                 return "bounds"
         return None
 
