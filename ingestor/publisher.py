@@ -142,7 +142,7 @@ class Publisher:
 
     def addresses_wanted(self, addresses: Collection[str]) -> None:
         """The addresses to track from now on."""
-        self.core.addresses_wanted(addresses)
+        self.core.addresses_wanted(addresses, now_ms())
 
     def tracking_confirmed(self, socket: str, addresses: Iterable[str], received_ms: int) -> None:
         """The upstream confirmed ``socket``'s list."""
@@ -151,7 +151,7 @@ class Publisher:
 
     def txs_wanted(self, txids: Collection[str]) -> None:
         """The transactions to track from now on."""
-        self.core.txs_wanted(txids)
+        self.core.txs_wanted(txids, now_ms())
 
     def tx_tracking_confirmed(
         self, socket: str, txids: Iterable[str], reported: Collection[str], received_ms: int

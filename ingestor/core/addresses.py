@@ -5,15 +5,23 @@ from the moment its socket drops, its socket's confirmed list no longer carries 
 upstream cleared the list. When a socket confirms it again, the blind interval becomes a gap notice. On
 a takeover, every address wanted at the first lease read is blind since its last published event (or
 the previous leader's last activity): the new leader's sockets are new, but for its consumers they are
-reconnects.
+reconnects. An address no call wanted for a while (a consumer killed and resumed from its cursor, leases
+lost with an emptied Redis) is blind from when it stopped being wanted until it is tracked again, for as
+long as its history lives.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ingestor.core.work import Reason
+
+UNWANTED_REMEMBERED = 20_000
+"""Addresses (and txids) whose time of leaving the wanted set is remembered, the oldest forgotten first."""
+UNWANTED_FOR_MS = 86_400_000
+"""How long that time is remembered: the history of an address or transaction topic lives 24 h."""
 
 
 @dataclass(slots=True)
@@ -40,6 +48,7 @@ class AddressWatch:
         self._watches: dict[str, _Watch] = {}
         self._inherited_from_ms: int | None = None
         self._last_event_ms: dict[str, int] = {}
+        self._unwanted_since: OrderedDict[str, int] = OrderedDict()
 
     def inherit(self, since_ms: int, last_event_ms: Mapping[str, int] | None = None) -> None:
         """This replica takes over: each address of the next :meth:`wanted` call is blind since its last
@@ -47,15 +56,27 @@ class AddressWatch:
         self._inherited_from_ms = since_ms
         self._last_event_ms = dict(last_event_ms or {})
 
-    def wanted(self, addresses: Collection[str]) -> None:
-        """The addresses to track from now on (those no longer wanted are forgotten)."""
+    def wanted(self, addresses: Collection[str], now_ms: int) -> None:
+        """The addresses to track from now on; one wanted again is blind since it stopped being wanted."""
         for address in [a for a in self._watches if a not in addresses]:
-            del self._watches[address]
+            watch = self._watches.pop(address)
+            blind_from = watch.blind_from_ms if watch.socket is None and watch.blind_from_ms is not None else now_ms
+            self._unwanted_since[address] = min(blind_from, now_ms)
+            self._unwanted_since.move_to_end(address)
+        while len(self._unwanted_since) > UNWANTED_REMEMBERED:
+            self._unwanted_since.popitem(last=False)
         inherited, last = self._inherited_from_ms, self._last_event_ms
         for address in addresses:
-            if address not in self._watches:
-                since = last.get(address, inherited) if inherited is not None else None
-                self._watches[address] = _Watch(blind_from_ms=since, reason=Reason.TAKEOVER)
+            if address in self._watches:
+                continue
+            watch = _Watch(reason=Reason.TAKEOVER)
+            if inherited is not None:
+                watch.blind_from_ms = last.get(address, inherited)
+            unwanted = self._unwanted_since.pop(address, now_ms - UNWANTED_FOR_MS - 1)
+            earliest = watch.blind_from_ms if watch.blind_from_ms is not None else now_ms
+            if now_ms - unwanted <= UNWANTED_FOR_MS and unwanted < earliest:
+                watch.blind_from_ms, watch.reason = unwanted, Reason.UNTRACKED
+            self._watches[address] = watch
         self._inherited_from_ms, self._last_event_ms = None, {}
 
     def socket_of(self, address: str) -> str | None:

@@ -181,9 +181,9 @@ class PublishCore:
             self._addresses.lost(socket, since, Reason.OUTAGE)
             self._txs.lost(socket, since, Reason.OUTAGE)
 
-    def addresses_wanted(self, addresses: Collection[str]) -> None:
+    def addresses_wanted(self, addresses: Collection[str], now_ms: int) -> None:
         """The addresses to track from now on."""
-        self._addresses.wanted(addresses)
+        self._addresses.wanted(addresses, now_ms)
 
     def tracking_confirmed(self, socket: str, addresses: Iterable[str], now_ms: int) -> None:
         """``socket``'s reply confirms it tracks ``addresses``; blind intervals that end become gap notices."""
@@ -198,9 +198,9 @@ class PublishCore:
         """The upstream cleared ``socket``'s list (a ``track-addresses-error``)."""
         self._addresses.lost(socket, now_ms, Reason.INTERRUPTED)
 
-    def txs_wanted(self, txids: Collection[str]) -> None:
+    def txs_wanted(self, txids: Collection[str], now_ms: int) -> None:
         """The transactions to track from now on."""
-        self._txs.wanted(txids)
+        self._txs.wanted(txids, now_ms)
 
     def tx_tracking_confirmed(self, socket: str, txids: Iterable[str], reported: Collection[str], now_ms: int) -> None:
         """``socket``'s reply confirms it tracks ``txids`` and names ``reported`` (in the mempool or

@@ -115,9 +115,9 @@ class TxWatch:
             if "gap" not in data:
                 self._remember(txid, TxFacts.of(data))
 
-    def wanted(self, txids: Collection[str]) -> None:
+    def wanted(self, txids: Collection[str], now_ms: int) -> None:
         """The txids to track from now on (those no longer wanted are forgotten, but not their facts)."""
-        self._coverage.wanted(txids)
+        self._coverage.wanted(txids, now_ms)
         self._wanted = set(txids)
         self._checked &= self._wanted
 

@@ -20,6 +20,7 @@ class Reason:
     BACKFILL_FAILED: Final = "backfill_failed"
     TX_UNRECOVERED: Final = "tx_unrecovered"
     REDIS_FAILOVER: Final = "redis_failover"
+    UNTRACKED: Final = "untracked"
 
     SENTENCES: Final = {
         OVERFLOW: "the ingestor's publish queue overflowed: events received in this interval were dropped",
@@ -27,6 +28,8 @@ class Reason:
         "publication and the new leader's first data may be missing",
         OUTAGE: "the upstream socket was down: events in this interval were missed",
         INTERRUPTED: "upstream tracking of this address was interrupted: activity in this interval may be missing",
+        UNTRACKED: "no call was tracking this address or transaction (its lease lapsed): activity in this "
+        "interval may be missing",
         BACKFILL_FAILED: "live-2h-chart points missed during an outage could not be recovered",
         TX_UNRECOVERED: "upstream tracking of this transaction was interrupted and its status could not be read "
         "back over REST: a change in this interval may be missing",

@@ -118,11 +118,13 @@ class Report:
                 "removed) is delivered. Judged per state instead, two 30-minute runs (seeds 11 and 23) each",
                 "lost 5 of about 1,700 mempool arrivals without a gap notice (9 of the 10 confirmed later):",
                 "after a `track_address` consumer was killed (its lease is released at once, so the address",
-                "goes untracked until it resumes from its cursor) and after Redis restarted empty (the leases",
-                "go with the data until the gateways renew them, we think). The activity of an address nobody",
-                "tracks is not marked; open. With seed 23 one payment entered the mempool and was confirmed",
-                "within 0.2 s while its consumer was down, and was never delivered nor marked: that run's only",
-                "violation.",
+                "went untracked until it resumed from its cursor) and after Redis restarted empty (the leases",
+                "go with the data until the gateways renew them). With seed 23 one payment entered the mempool",
+                "and was confirmed within 0.2 s while its consumer was down, and was never delivered nor marked:",
+                "that run's only violation. Fixed after these runs: an address or transaction wanted again is",
+                "blind from when it stopped being wanted (for the 24 h its history lives), and that interval is",
+                "published as an `untracked` gap notice once tracking resumes",
+                "(`tests/unit/test_publish_core.py::test_an_address_wanted_again_is_blind_since_it_stopped_being_wanted`).",
                 "",
             ]
         )

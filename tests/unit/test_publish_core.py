@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestor.core import Batch, Dropped, FetchBlocks, FetchChart, Paused, PublishCore, Resumed
-from ingestor.core.addresses import AddressWatch
+from ingestor.core.addresses import AddressGap, AddressWatch
 from ingestor.core.flow import Flow
 from ingestor.normalize import ControlReplies, NormalizedFrame
 from shared.events import Publication
@@ -265,7 +265,7 @@ def test_an_outage_is_marked_from_the_last_frame_read_not_from_when_the_drop_was
     core.socket_up("main", main=True, reconnect=True, now_ms=3000)
     core.frame(frame(pub("stats", 3010)), 3010)
     assert [(g["from_ts_ms"], g["to_ts_ms"]) for g in gaps(drain(core), "stats")] == [(1200, 3010)]
-    core.addresses_wanted({A})
+    core.addresses_wanted({A}, 3050)
     core.tracking_confirmed("addresses-1", [A], 3100)
     core.socket_down("addresses-1", main=False, now_ms=4000, last_read_ms=3500)
     core.tracking_confirmed("addresses-1", [A], 4200)
@@ -302,7 +302,7 @@ def test_the_chart_is_backfilled_after_an_outage_and_marked_only_when_that_fails
 
 def test_an_address_socket_outage_is_marked_when_its_list_is_confirmed_again() -> None:
     core = PublishCore(NET)
-    core.addresses_wanted({A, B})
+    core.addresses_wanted({A, B}, 0)
     core.tracking_confirmed("addresses-1", [A, B], 10)
     assert not gaps(drain(core)), "a first confirmation marks nothing"
     core.socket_down("addresses-1", main=False, now_ms=100)
@@ -318,7 +318,7 @@ def test_an_address_socket_outage_is_marked_when_its_list_is_confirmed_again() -
 
 def test_an_address_moving_between_sockets_is_blind_only_between_the_two_confirmations() -> None:
     watch = AddressWatch()
-    watch.wanted({A, B})
+    watch.wanted({A, B}, 0)
     assert watch.confirmed("s1", [A, B], 10) == []
     assert watch.confirmed("s2", [B], 20) == [], "confirmed elsewhere first: never blind"
     assert watch.confirmed("s1", [A], 30) == []
@@ -330,31 +330,46 @@ def test_an_address_moving_between_sockets_is_blind_only_between_the_two_confirm
 
 def test_a_cleared_list_is_marked_when_the_addresses_are_confirmed_again() -> None:
     core = PublishCore(NET)
-    core.addresses_wanted({A})
+    core.addresses_wanted({A}, 0)
     core.tracking_confirmed("s1", [A], 10)
     core.tracking_cleared("s1", 20)
     core.tracking_confirmed("s2", [A], 35)
     assert [(g["from_ts_ms"], g["to_ts_ms"]) for g in gaps(drain(core))] == [(20, 35)]
 
 
-def test_addresses_no_longer_wanted_are_forgotten() -> None:
+def test_an_address_wanted_again_is_blind_since_it_stopped_being_wanted() -> None:
     watch = AddressWatch()
-    watch.wanted({A})
+    watch.wanted({A, B}, 0)
+    watch.confirmed("s1", [A, B], 10)
+    watch.wanted({B}, 20)  # its lease lapsed: a consumer was killed, or Redis was emptied
+    watch.wanted({A, B}, 25)  # the consumer resumed from its cursor
+    assert watch.confirmed("s1", [A, B], 30) == [AddressGap(A, 20, 30, "untracked")]
+    watch.lost("s1", 40, "upstream_outage")
+    watch.wanted({B}, 50)
+    watch.wanted({A, B}, 60)
+    gaps = watch.confirmed("s1", [A, B], 70)
+    assert sorted(gaps, key=lambda gap: gap.address) == sorted(
+        [AddressGap(A, 40, 70, "untracked"), AddressGap(B, 40, 70, "upstream_outage")], key=lambda gap: gap.address
+    ), "A was blind since its socket dropped, before it stopped being wanted"
+
+
+def test_an_address_wanted_again_after_its_history_expired_is_new() -> None:
+    watch = AddressWatch()
+    watch.wanted({A}, 0)
     watch.confirmed("s1", [A], 10)
-    watch.lost("s1", 20, "upstream_outage")
-    watch.wanted(set())
-    watch.wanted({A})
-    assert watch.confirmed("s1", [A], 30) == [], "a new watch of the address has nothing to report"
+    watch.wanted(set(), 20)
+    watch.wanted({A}, 20 + 86_400_001)
+    assert watch.confirmed("s1", [A], 86_400_100) == []
 
 
 def test_a_takeover_marks_every_inherited_address_and_the_snapshot_topics() -> None:
     core = PublishCore(NET)
     core.leadership_gained(previous_activity_ms=1000, last_event_ms={"stats": 990, f"address:{A}": 400})
-    core.addresses_wanted({A, B})
+    core.addresses_wanted({A, B}, 1400)
     core.socket_up("main", main=True, reconnect=False, now_ms=1500)
     core.frame(frame(pub("stats", 1600), pub("mempool-blocks", 1600)), 1600)
     core.tracking_confirmed("addresses-1", [A, B], 1700)
-    core.addresses_wanted({A, B, C})
+    core.addresses_wanted({A, B, C}, 1750)
     core.tracking_confirmed("addresses-1", [A, B, C], 1800)
     published = drain(core)
     marked = {p.topic: (p.data["gap"]["from_ts_ms"], p.data["gap"]["to_ts_ms"]) for p in published if "gap" in p.data}
@@ -369,7 +384,7 @@ def test_a_takeover_marks_every_inherited_address_and_the_snapshot_topics() -> N
 
 def test_a_gap_the_previous_leader_never_announced_is_inside_the_takeover_interval() -> None:
     old = PublishCore(NET)
-    old.addresses_wanted({A, B})
+    old.addresses_wanted({A, B}, 0)
     old.tracking_confirmed("s1", [A], 10)
     old.tracking_confirmed("s2", [B], 10)
     old.frame(frame(pub(f"address:{A}", 20)), 20)
@@ -381,7 +396,7 @@ def test_a_gap_the_previous_leader_never_announced_is_inside_the_takeover_interv
     assert old.leadership_lost(50).events == 0, "A's blind interval (from 30) was never announced"
     new = PublishCore(NET)
     new.leadership_gained(previous_activity_ms=max(last_seen.values()), last_event_ms=last_seen)
-    new.addresses_wanted({A, B})
+    new.addresses_wanted({A, B}, 80)
     new.tracking_confirmed("s1", [A, B], 90)
     marked = {g_topic: (g["from_ts_ms"], g["to_ts_ms"]) for g_topic, g in _gaps_by_topic(drain(new))}
     assert marked[f"address:{A}"] == (20, 90), "from A's last event: the socket drop at 30 is inside"
@@ -395,7 +410,7 @@ def _gaps_by_topic(publications: list[Publication]) -> list[tuple[str, dict[str,
 def test_a_takeover_without_history_marks_nothing() -> None:
     core = PublishCore(NET)
     core.leadership_gained(previous_activity_ms=None)
-    core.addresses_wanted({A})
+    core.addresses_wanted({A}, 0)
     core.frame(frame(pub("stats", 10)), 10)
     core.tracking_confirmed("addresses-1", [A], 20)
     assert not gaps(drain(core))

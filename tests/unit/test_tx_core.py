@@ -44,7 +44,7 @@ def published(core: PublishCore) -> list[tuple[str, str]]:
 
 def tracked(*txids: str, socket: str = "txs-1", reported: tuple[str, ...] = (), now: int = 10) -> PublishCore:
     core = PublishCore(NET)
-    core.txs_wanted(set(txids))
+    core.txs_wanted(set(txids), 0)
     core.tx_tracking_confirmed(socket, txids, set(reported), now)
     return core
 
@@ -98,7 +98,7 @@ def test_a_confirmation_without_its_block_is_published_bare_when_rest_fails() ->
 
 def test_an_overflow_drop_forgets_the_state_so_the_next_report_is_news_again() -> None:
     core = PublishCore(NET, capacity=1, pause_max_ms=0)
-    core.txs_wanted({T1})
+    core.txs_wanted({T1}, 0)
     core.frame(tx_frame(status(T1, block=1)), 1)
     core.clock(1)
     core.frame(tx_frame(status(T1, block=2)), 2)  # sheds the first
@@ -174,7 +174,7 @@ def test_a_takeover_compares_with_the_last_published_state_and_reads_back_the_re
     core.leadership_gained(
         previous_activity_ms=700, last_event_ms=last, tx_states={T1: status(T1, block=1), T2: status(T2, block=5)}
     )
-    core.txs_wanted({T1, T2, T3})
+    core.txs_wanted({T1, T2, T3}, 900)
     core.tx_tracking_confirmed("txs-1", [T1, T2, T3], {T1}, 1000)
     core.frame(tx_frame(status(T1, block=1, vsize=12_345)), 1000)
     assert published(core) == [], "T1 is where the previous leader left it"
@@ -190,7 +190,7 @@ def test_a_takeover_compares_with_the_last_published_state_and_reads_back_the_re
 def test_answers_for_txids_no_longer_wanted_are_ignored() -> None:
     core = tracked(T1)
     assert core.take_tx_checks() == [T1]
-    core.txs_wanted(set())
+    core.txs_wanted(set(), 15)
     core.tx_statuses_fetched({T1: RestTxStatus(True, 1, "00" * 32, 1)}, 20)
     assert drain(core) == []
 
