@@ -18,8 +18,7 @@ left out is checked over REST if it was blind, is tracked for the first time, or
 mempool (the upstream reports no eviction: it just stops naming the txid). Confirmed becomes a
 confirmation event; not confirmed after being seen in the mempool becomes ``removed`` (unless a frame named
 the txid while the check was in flight: the frame is newer); never seen and not confirmed publishes nothing
-(not broadcast yet, or an unknown txid). Only a blind interval whose check
-fails gets a gap notice.
+(not broadcast yet, or an unknown txid). Only a blind interval whose check fails gets a gap notice.
 """
 
 from __future__ import annotations
