@@ -116,6 +116,18 @@ class AgentTool(FunctionTool):
         return listed
 
 
+def listed_parameters(schema: dict[str, Any], networks: Sequence[str]) -> dict[str, Any]:
+    """A tool's input schema as listed: compact, its ``network`` offering only the ``networks`` served.
+
+    Validation still takes every known network, so an unserved one gets the error naming those served.
+    """
+    parameters = compact(schema)
+    network = parameters.get("properties", {}).get("network")
+    if network is not None:
+        network["enum"] = list(networks)
+    return parameters
+
+
 def register_tool(
     mcp: FastMCP,
     fn: Callable[..., Any],
@@ -140,11 +152,7 @@ def register_tool(
         output_schema=output_schema(result),
         annotations=annotations,
     )
-    parameters = compact(tool.parameters)
-    network = parameters.get("properties", {}).get("network")
-    if network is not None:
-        network["enum"] = list(networks)
-    tool = tool.model_copy(update={"parameters": parameters})
+    tool = tool.model_copy(update={"parameters": listed_parameters(tool.parameters, networks)})
     mcp.add_tool(tool)
     return cast(AgentTool, tool)
 
